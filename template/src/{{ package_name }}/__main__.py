@@ -1,0 +1,5 @@
+"""Allow `python -m` as well as the console script."""
+
+from .cli import main
+
+main()

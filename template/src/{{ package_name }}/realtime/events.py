@@ -1,0 +1,135 @@
+"""Events and the other frames a connection receives, each encoded once per wire format.
+
+An event fans out to many subscribers: its SSE, NDJSON and WebSocket forms are
+built the first time a subscriber of that protocol needs them, and every other
+subscriber writes the same object. Never one JSON encode per client.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+
+
+def is_valid_channel(name: str) -> bool:
+    return CHANNEL_PATTERN.fullmatch(name) is not None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse strict JSON: Python's json module would accept NaN and Infinity."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON on one line, as every wire format needs."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class Frame:
+    """Something queued for a connection; subclasses give it its wire forms."""
+
+    __slots__ = ()
+
+    @property
+    def sse(self) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def ndjson(self) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def ws(self) -> str:
+        raise NotImplementedError
+
+
+class Event(Frame):
+    """One published event. `data` is its JSON text, already compact and on one line."""
+
+    __slots__ = ("_ndjson", "_sse", "_ws", "channel", "data", "id", "key")
+
+    def __init__(self, channel: str, id: str, key: tuple[int, ...], data: str) -> None:
+        self.channel = channel
+        self.id = id
+        # How the broker orders ids; ids themselves stay opaque strings.
+        self.key = key
+        self.data = data
+        self._sse: bytes | None = None
+        self._ndjson: bytes | None = None
+        self._ws: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Event(channel={self.channel!r}, id={self.id!r})"
+
+    @property
+    def sse(self) -> bytes:
+        if self._sse is None:
+            self._sse = f"id: {self.id}\ndata: {self.data}\n\n".encode()
+        return self._sse
+
+    @property
+    def ndjson(self) -> bytes:
+        if self._ndjson is None:
+            head = dump_json({"channel": self.channel, "id": self.id})
+            self._ndjson = f'{head[:-1]},"data":{self.data}}}\n'.encode()
+        return self._ndjson
+
+    @property
+    def ws(self) -> str:
+        if self._ws is None:
+            head = dump_json({"op": "event", "channel": self.channel, "id": self.id})
+            self._ws = f'{head[:-1]},"data":{self.data}}}'
+        return self._ws
+
+    def history_entry(self) -> str:
+        """The event as an item of the history endpoint's JSON list."""
+        return f'{{"id":{dump_json(self.id)},"data":{self.data}}}'
+
+
+class Reset(Frame):
+    """Tells a client that its resume point is gone and what follows starts over."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    @property
+    def sse(self) -> bytes:
+        return f"event: reset\ndata: {dump_json({'channel': self.channel})}\n\n".encode()
+
+    @property
+    def ndjson(self) -> bytes:
+        return (dump_json({"op": "reset", "channel": self.channel}) + "\n").encode()
+
+    @property
+    def ws(self) -> str:
+        return dump_json({"op": "reset", "channel": self.channel})
+
+
+class Reply(Frame):
+    """A WebSocket reply to one client message; it queues behind the events already sent."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+
+    @property
+    def sse(self) -> bytes:
+        return f"data: {self.ws}\n\n".encode()
+
+    @property
+    def ndjson(self) -> bytes:
+        return (self.ws + "\n").encode()
+
+    @property
+    def ws(self) -> str:
+        return dump_json(self.message)

@@ -1,0 +1,145 @@
+"""One connection's queue: bounded, woken without a task or timer per event."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import Callable
+
+from .events import Event, Frame
+
+
+class CloseReason(enum.Enum):
+    GONE = "gone"  # the client went away
+    SLOW = "slow"  # the client fell more than the buffer behind
+    DRAIN = "drain"  # the server is shutting down
+
+
+class SubscriberClosed(Exception):
+    def __init__(self, reason: CloseReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+class Subscriber:
+    """The frames waiting for one connection, and the one writer task that takes them.
+
+    The hub appends frames and wakes the writer; the writer takes everything
+    queued at once, so a burst costs one write. Only live events count against
+    the limit: history replayed on resume is bounded by the history size.
+    """
+
+    __slots__ = (
+        "_active",
+        "_buffer",
+        "_heartbeat_due",
+        "_limit",
+        "_live",
+        "_replaying",
+        "_waiter",
+        "channels",
+        "close_reason",
+        "on_abort",
+        "protocol",
+        "wants_heartbeat",
+    )
+
+    def __init__(self, protocol: str, limit: int, *, wants_heartbeat: bool) -> None:
+        self.protocol = protocol
+        self.channels: set[str] = set()
+        self.wants_heartbeat = wants_heartbeat
+        self.close_reason: CloseReason | None = None
+        # Called when the writer may be stuck in a write to a client that stopped reading.
+        self.on_abort: Callable[[], None] | None = None
+        self._limit = limit
+        self._buffer: deque[Frame] = deque()
+        self._live = 0
+        self._active = False
+        self._heartbeat_due = False
+        self._waiter: asyncio.Future[None] | None = None
+        # Live events that arrive while a channel's history is being read.
+        self._replaying: dict[str, list[Event]] = {}
+
+    @property
+    def closed(self) -> bool:
+        return self.close_reason is not None
+
+    def push(self, event: Event) -> bool:
+        """Queue a live event; False when this made the subscriber a slow consumer."""
+        if self.close_reason is not None:
+            return True
+        if self._live >= self._limit:
+            self.close(CloseReason.SLOW)
+            return False
+        self._live += 1
+        pending = self._replaying.get(event.channel) if self._replaying else None
+        if pending is not None:
+            pending.append(event)
+        else:
+            self._buffer.append(event)
+            self._wake()
+        return True
+
+    def send(self, frame: Frame) -> None:
+        """Queue a frame that is not a live event: a reply, a reset, replayed history."""
+        if self.close_reason is None:
+            self._buffer.append(frame)
+            self._wake()
+
+    def begin_replay(self, channel: str) -> None:
+        self._replaying[channel] = []
+
+    def end_replay(self, channel: str, replay: list[Frame], after: tuple[int, ...] | None) -> None:
+        """Queue replayed history, then the live events held meanwhile that it did not cover."""
+        held = self._replaying.pop(channel, [])
+        frames = replay + [event for event in held if after is None or event.key > after]
+        if frames and self.close_reason is None:
+            self._buffer.extend(frames)
+            self._wake()
+
+    def heartbeat(self) -> None:
+        """Called every heartbeat interval; wakes the writer only if it wrote nothing since."""
+        if not self._active and self.close_reason is None:
+            self._heartbeat_due = True
+            self._wake()
+        self._active = False
+
+    def close(self, reason: CloseReason) -> None:
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        if reason is not CloseReason.DRAIN:
+            self._buffer.clear()
+        self._wake()
+        if reason is CloseReason.SLOW and self.on_abort is not None:
+            self.on_abort()
+
+    async def next_frames(self) -> list[Frame]:
+        """Wait for frames; an empty list means a heartbeat is due.
+
+        Raises SubscriberClosed once the hub has closed it and, when draining,
+        everything queued before has been taken.
+        """
+        while True:
+            if self._buffer:
+                frames = list(self._buffer)
+                self._buffer.clear()
+                self._live = 0
+                self._active = True
+                return frames
+            if self.close_reason is not None:
+                raise SubscriberClosed(self.close_reason)
+            if self._heartbeat_due:
+                self._heartbeat_due = False
+                return []
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

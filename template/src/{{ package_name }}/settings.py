@@ -1,0 +1,99 @@
+"""Every knob, read once from REALTIME_* environment variables.
+
+A bad value raises SettingsError with one line that names the variable, and
+`serve` prints that line and stops: a typo should never start a server that
+behaves differently from what its operator asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from .realtime.brokers import SCHEMES
+
+T = TypeVar("T", int, float)
+
+
+class SettingsError(ValueError):
+    """A REALTIME_* variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    broker_url: str = "memory://"
+    # None allows only the app's own origin; ("*",) allows any.
+    allowed_origins: tuple[str, ...] | None = None
+    heartbeat_seconds: float = 15.0
+    retry_ms: int = 3000
+    history_size: int = 1000
+    max_message_bytes: int = 65536
+    subscriber_buffer: int = 256
+    drain_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        defaults = cls()
+
+        def number(name: str, kind: Callable[[str], T], default: T, low: T, high: T) -> T:
+            raw = environ.get(f"REALTIME_{name}")
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                value = kind(raw.strip())
+            except ValueError:
+                value = None
+            if value is None or not low <= value <= high:
+                raise SettingsError(
+                    f"REALTIME_{name} must be a {'whole ' if kind is int else ''}number "
+                    f"from {low} to {high}, got {raw!r}"
+                )
+            return value
+
+        return cls(
+            broker_url=_broker_url(environ.get("REALTIME_BROKER_URL", defaults.broker_url)),
+            allowed_origins=_origins(environ.get("REALTIME_ALLOWED_ORIGINS")),
+            heartbeat_seconds=number(
+                "HEARTBEAT_SECONDS", float, defaults.heartbeat_seconds, 0.1, 3600.0
+            ),
+            retry_ms=number("RETRY_MS", int, defaults.retry_ms, 1, 3_600_000),
+            history_size=number("HISTORY_SIZE", int, defaults.history_size, 1, 1_000_000),
+            max_message_bytes=number(
+                "MAX_MESSAGE_BYTES", int, defaults.max_message_bytes, 1, 64 * 1024 * 1024
+            ),
+            subscriber_buffer=number(
+                "SUBSCRIBER_BUFFER", int, defaults.subscriber_buffer, 1, 1_000_000
+            ),
+            drain_seconds=number("DRAIN_SECONDS", float, defaults.drain_seconds, 0.0, 3600.0),
+        )
+
+
+def _broker_url(raw: str) -> str:
+    url = raw.strip() or "memory://"
+    scheme = urlsplit(url).scheme
+    if scheme not in SCHEMES:
+        supported = ", ".join(f"{name}://" for name in SCHEMES)
+        raise SettingsError(
+            f"REALTIME_BROKER_URL must start with {supported}, the broker this project "
+            f"was made for, got {raw!r}"
+        )
+    return url
+
+
+def _origins(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None or raw.strip() == "":
+        return None
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    if origins == ("*",):
+        return origins
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise SettingsError(
+                "REALTIME_ALLOWED_ORIGINS must be '*' or comma-separated origins such as "
+                f"https://app.example.com, got {origin!r}"
+            )
+    return origins
