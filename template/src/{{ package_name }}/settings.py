@@ -86,7 +86,10 @@ def _broker_url(raw: str) -> str:
 def _origins(raw: str | None) -> tuple[str, ...] | None:
     if raw is None or raw.strip() == "":
         return None
-    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    # Browsers send origins in lowercase, without a trailing slash.
+    origins = tuple(
+        origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip()
+    )
     if origins == ("*",):
         return origins
     for origin in origins:

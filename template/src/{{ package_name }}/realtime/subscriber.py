@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections import deque
 from collections.abc import Callable
 
 from .events import Event, Frame
@@ -51,9 +50,9 @@ class Subscriber:
         self.wants_heartbeat = wants_heartbeat
         self.close_reason: CloseReason | None = None
         # Called when the writer may be stuck in a write to a client that stopped reading.
-        self.on_abort: Callable[[], None] | None = None
+        self.on_abort: Callable[[], object] | None = None
         self._limit = limit
-        self._buffer: deque[Frame] = deque()
+        self._buffer: list[Frame] = []
         self._live = 0
         self._active = False
         self._heartbeat_due = False
@@ -123,8 +122,8 @@ class Subscriber:
         """
         while True:
             if self._buffer:
-                frames = list(self._buffer)
-                self._buffer.clear()
+                frames = self._buffer
+                self._buffer = []
                 self._live = 0
                 self._active = True
                 return frames

@@ -106,15 +106,17 @@
     addEvent(id, data) {
       const item = element("li", "event");
       item.dataset.id = id;
-      item.append(element("span", "event-id", `#${id}`));
+      const meta = element("div", "event-meta");
+      meta.append(element("span", "event-id", `#${id}`));
+      item.append(meta);
       if (data && typeof data === "object" && typeof data.text === "string") {
-        item.append(element("span", "event-text", data.text));
         const at = typeof data.at === "string" ? new Date(data.at) : null;
         if (at && !Number.isNaN(at.getTime())) {
           const time = element("time", "event-time", at.toLocaleTimeString());
           time.dateTime = at.toISOString();
-          item.append(time);
+          meta.append(time);
         }
+        item.append(element("p", "event-text", data.text));
       } else {
         item.append(element("code", "event-data", JSON.stringify(data)));
       }

@@ -1,0 +1,107 @@
+"""Sessions for the template repository. `nox` alone runs what CI runs.
+
+Every session gets its tools from a dependency group of pyproject.toml, at the
+versions in uv.lock. A rendered project is checked in its own environment
+(its own .venv, made by uv), never in the session's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from tests.project import CHECKS, command_name, lowest_python, project_env  # noqa: E402
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv"
+
+# Named sets of answers; anything not given takes its default from copier.yml.
+VARIANTS: dict[str, dict[str, object]] = {
+    "default": {},
+    "sse-py313": {"protocols": ["sse"], "python_version": "3.13"},
+    "websocket-py312": {"protocols": ["websocket"], "python_version": "3.12"},
+    "ndjson-websocket": {"protocols": ["ndjson", "websocket"]},
+}
+
+# What CI runs. `variant(default)` is left out because the `tests` session
+# already runs the default project's full checks (tests/test_full.py);
+# run it alone with `nox -s "variant(default)"`.
+nox.options.sessions = [
+    "lint",
+    "tests",
+    *(f"variant({name})" for name in VARIANTS if name != "default"),
+]
+
+
+def sync(session: nox.Session, group: str) -> None:
+    """Install one dependency group, as locked, into the session's environment."""
+    session.run_install("uv", "sync", "--locked", "--only-group", group)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff on the repository's own Python; template/ is linted once rendered."""
+    sync(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The template's tests; `-- -k "not full"` leaves out the slow full project check."""
+    sync(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("name", [nox.param(name, id=name) for name in VARIANTS])
+def variant(session: nox.Session, name: str) -> None:
+    """Render one variant and run the generated project's own checks in its own .venv."""
+    sync(session, "render")
+    with tempfile.TemporaryDirectory(prefix=f"copier-realtime-{name}-") as tmp:
+        project = Path(tmp) / "project"
+        session.run("python", "-m", "tests.project", str(project), json.dumps(VARIANTS[name]))
+        env = project_env(lowest_python(project))
+        with session.chdir(project):
+            for command in CHECKS:
+                session.run(*command, env=env, external=True)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Render the default project into .demo/ (or the folder after --) and serve it.
+
+    The app listens on http://127.0.0.1:8000 until Ctrl-C. Rendering again
+    over an earlier demo overwrites the template's files and keeps its .venv.
+    """
+    sync(session, "render")
+    project = Path(session.posargs[0]).resolve() if session.posargs else ROOT / ".demo"
+    session.run("python", "-m", "tests.project", str(project), "{}", "--overwrite")
+    env = project_env(lowest_python(project))
+    with session.chdir(project):
+        session.run(
+            "uv",
+            "run",
+            command_name(project),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "8000",
+            env=env,
+            external=True,
+        )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with mkdocs; any warning fails the build."""
+    sync(session, "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs)

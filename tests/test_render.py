@@ -1,0 +1,206 @@
+"""Every combination of offered answers renders to a clean, lint-free project.
+
+The combinations come from copier.yml, so a new choice is tested as soon as
+it is offered: every value of each single-choice question, and every
+non-empty subset of each multiselect question.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import choice_values, questions
+from tests.project import render
+
+ANSWERS_FILE = ".copier-answers.yml"
+
+# How each protocol shows in a rendered project: its route in app.py, and the
+# words that name its files. A protocol offered in copier.yml but missing here
+# fails test_every_protocol_is_known.
+PROTOCOL_ROUTES = {
+    "sse": re.compile(r"/sse\b"),
+    "ndjson": re.compile(r"/ndjson\b"),
+    "websocket": re.compile(r"""["']/ws["']"""),
+}
+PROTOCOL_WORDS = {
+    "sse": {"sse"},
+    "ndjson": {"ndjson"},
+    "websocket": {"websocket", "websockets", "ws"},
+}
+
+
+def combinations() -> Iterator[dict[str, Any]]:
+    """Every combination of the values offered by copier.yml's choice questions."""
+    offered: dict[str, list[Any]] = {}
+    for name, spec in questions().items():
+        if "choices" not in spec:
+            continue
+        values = choice_values(spec)
+        if spec.get("multiselect"):
+            subsets = (itertools.combinations(values, size) for size in range(1, len(values) + 1))
+            offered[name] = [list(subset) for subset in itertools.chain.from_iterable(subsets)]
+        else:
+            offered[name] = values
+    for picked in itertools.product(*offered.values()):
+        yield dict(zip(offered, picked, strict=True))
+
+
+def combination_id(answers: dict[str, Any]) -> str:
+    return "-".join("+".join(v) if isinstance(v, list) else str(v) for v in answers.values())
+
+
+COMBINATIONS = list(combinations())
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=[combination_id(a) for a in COMBINATIONS])
+def rendered(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], Path]:
+    """One rendered project per combination, shared by the checks below."""
+    answers: dict[str, Any] = request.param
+    project = tmp_path_factory.mktemp(combination_id(answers)) / "project"
+    return answers, render(project, answers)
+
+
+def rendered_files(project: Path) -> list[Path]:
+    return sorted(path for path in project.rglob("*") if path.is_file())
+
+
+def leftover_jinja() -> re.Pattern[str]:
+    """Jinja that should have been rendered, and nothing else.
+
+    Rendered code may hold braces of its own (`{{` in a Python f-string,
+    `${{ }}` in a GitHub workflow, `{:.1%}` in a format spec), so this matches
+    only an expression that names a copier variable, a statement tag, or a
+    comment tag.
+    """
+    names = "|".join([*sorted(questions()), r"_copier_\w+", "_folder_name"])
+    filters = r"(?:\s*\|\s*\w+(?:\([^)\n]*\))?)*"
+    return re.compile(
+        "|".join(
+            [
+                rf"\{{\{{-?\s*(?:{names})\b",  # {{ project_slug ...
+                rf"\b(?:{names}){filters}\s+-?\}}\}}",  # ... package_name | lower }}
+                r"\{%-?\s*[a-z]+",  # {% if ... / {%- for ...
+                r"(?:^|\s)-?%\}",  # ... endif %}
+                r"\{#|#\}",  # {# a comment #}
+            ]
+        )
+    )
+
+
+LEFTOVER = leftover_jinja()
+
+
+def test_every_protocol_is_known() -> None:
+    assert (
+        set(choice_values(questions()["protocols"])) == set(PROTOCOL_ROUTES) == set(PROTOCOL_WORDS)
+    )
+
+
+def test_no_leftover_jinja(rendered: tuple[dict[str, Any], Path]) -> None:
+    _, project = rendered
+    problems = []
+    for path in rendered_files(project):
+        relative = path.relative_to(project)
+        if any(mark in str(relative) for mark in ("{{", "}}", "{%", "%}")):
+            problems.append(f"{relative}: Jinja in the file name")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # binary
+        for number, line in enumerate(text.splitlines(), start=1):
+            if LEFTOVER.search(line):
+                problems.append(f"{relative}:{number}: {line.strip()}")
+    assert not problems, "leftover Jinja:\n" + "\n".join(problems)
+
+
+def test_answers_file_records_the_answers(rendered: tuple[dict[str, Any], Path]) -> None:
+    answers, project = rendered
+    text = (project / ANSWERS_FILE).read_text(encoding="utf-8")
+    assert text.startswith("# Changes here will be overwritten by Copier; NEVER EDIT MANUALLY\n")
+    recorded = yaml.safe_load(text)
+    assert recorded["_src_path"]
+    for name, value in answers.items():
+        assert recorded[name] == value, name
+
+
+def test_config_files_parse(rendered: tuple[dict[str, Any], Path]) -> None:
+    """Every rendered YAML and TOML file is well-formed (the templates are not, unrendered)."""
+    _, project = rendered
+    for path in rendered_files(project):
+        if path.suffix in {".yml", ".yaml"}:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def test_only_chosen_protocols_are_rendered(rendered: tuple[dict[str, Any], Path]) -> None:
+    answers, project = rendered
+    chosen = set(answers["protocols"])
+    package = yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8"))["package_name"]
+    app = (project / "src" / package / "app.py").read_text(encoding="utf-8")
+    for protocol, route in PROTOCOL_ROUTES.items():
+        assert bool(route.search(app)) == (protocol in chosen), f"{protocol} route in app.py"
+    unchosen = set().union(*(PROTOCOL_WORDS[p] for p in PROTOCOL_WORDS.keys() - chosen))
+    for path in rendered_files(project):
+        words = set(re.split(r"[^a-z0-9]+", str(path.relative_to(project)).lower()))
+        assert not words & unchosen, f"{path.relative_to(project)} is for a protocol not chosen"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check", "--no-cache"], ["format", "--check", "--no-cache"]],
+    ids=["check", "format"],
+)
+def test_ruff_passes(rendered: tuple[dict[str, Any], Path], command: list[str]) -> None:
+    """Lint with ruff from this environment and the rendered project's own settings."""
+    _, project = rendered
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "name = {{ project_slug }}",
+        'version = "{{python_version}}"',
+        "{% if 'sse' in protocols %}",
+        "{%- endif %}",
+        "    %}",
+        "{# a note #}",
+        "    package_name | replace('-', '_') }}",
+    ],
+)
+def test_leftover_pattern_finds_jinja(line: str) -> None:
+    assert LEFTOVER.search(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        """return f'{{"id":{dump_json(self.id)},"data":{self.data}}}'""",
+        "        run: echo ${{ github.sha }}",
+        'print(f"{share:.1%}")',
+        'body = {"protocols": sorted(protocols)}}',
+        "x = {  # a dict",
+    ],
+)
+def test_leftover_pattern_spares_code(line: str) -> None:
+    assert not LEFTOVER.search(line)
