@@ -23,8 +23,22 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Parse strict JSON: Python's json module would accept NaN and Infinity."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """Parse strict JSON that every wire format can carry.
+
+    JSON between systems is UTF-8. Python's json module accepts NaN and
+    Infinity, and a lone surrogate such as "\\ud800", which no UTF-8 stream
+    can hold: all are refused here, once, rather than breaking every
+    subscriber's stream later. Raises ValueError.
+    """
+    if isinstance(text, bytes):
+        text = text.decode()
+    value = json.loads(text, parse_constant=_reject_constant)
+    if "\\ud" in text or "\\uD" in text:
+        try:
+            dump_json(value).encode()
+        except UnicodeEncodeError:
+            raise ValueError("a lone surrogate is not valid JSON text") from None
+    return value
 
 
 def dump_json(value: Any) -> str:
