@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -31,7 +31,6 @@ from .conftest import Server
 
 DEADLINE = 10.0
 TIMEOUT = httpx.Timeout(DEADLINE)
-T = TypeVar("T")
 
 # After a graceful shutdown uvicorn raises the signal again, so that the exit
 # status says what stopped the process; anything else (1, SIGKILL) is a failure.
@@ -189,10 +188,12 @@ async def await_metric(client: httpx.AsyncClient, name: str, labels: str, expect
         raise AssertionError(f"{error}; last value {seen[-1] if seen else None}") from None
 
 
-async def within(awaitable: Awaitable[T], what: str) -> T:
+@asynccontextmanager
+async def waiting_for(what: str) -> AsyncIterator[None]:
+    """Fail, naming what never came, if the block takes longer than DEADLINE."""
     try:
         async with asyncio.timeout(DEADLINE):
-            return await awaitable
+            yield
     except TimeoutError:
         raise AssertionError(f"gave up after {DEADLINE} s waiting for {what}") from None
 
@@ -281,7 +282,8 @@ class SSEStream:
 
     async def next(self) -> SSEFrame | None:
         """The next frame or comment; None when the stream has ended."""
-        frame = await within(anext(self._frames, None), "the next SSE frame")
+        async with waiting_for("the next SSE frame"):
+            frame = await anext(self._frames, None)
         if frame is not None and frame.comment is None:
             self._frames_read += 1
         return frame
@@ -346,7 +348,8 @@ class NDJSONStream:
 
     async def next_line(self) -> str | None:
         """The next line ('' is a heartbeat); None when the stream has ended."""
-        line = await within(anext(self._lines, None), "the next NDJSON line")
+        async with waiting_for("the next NDJSON line"):
+            line = await anext(self._lines, None)
         return None if line is None else line.decode()
 
     async def next_object(self) -> dict[str, Any]:
@@ -426,7 +429,8 @@ class WSSession:
         """The next message from the server, queued ones first."""
         if self.pending:
             return self.pending.popleft()
-        text = await within(self.ws.recv(), "a WebSocket message")
+        async with waiting_for("a WebSocket message"):
+            text = await self.ws.recv()
         assert isinstance(text, str), f"expected a text frame, got {text!r:.200}"
         value = json.loads(text)
         assert isinstance(value, dict), f"expected a JSON object, got {text[:200]}"
@@ -458,7 +462,8 @@ class WSSession:
         self.pending.clear()
         try:
             while True:
-                text = await within(self.ws.recv(), "the server to close the socket")
+                async with waiting_for("the server to close the socket"):
+                    text = await self.ws.recv()
                 assert isinstance(text, str), f"expected a text frame, got {text!r:.200}"
                 messages.append(json.loads(text))
         except ConnectionClosed as closed:
