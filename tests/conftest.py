@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
@@ -29,9 +30,22 @@ def questions() -> dict[str, dict[str, Any]]:
 
 
 def choice_values(spec: Mapping[str, Any]) -> list[Any]:
-    """The values a question offers; copier takes a list or a {label: value} mapping."""
+    """The values a question offers; copier takes a list or a {label: value} mapping,
+    where a value may be `{value, validator}`."""
     choices = spec["choices"]
-    return list(choices.values()) if isinstance(choices, dict) else list(choices)
+    values = choices.values() if isinstance(choices, dict) else choices
+    return [value["value"] if isinstance(value, dict) else value for value in values]
+
+
+def choice_is_offered(spec: Mapping[str, Any], value: Any, answers: Mapping[str, Any]) -> bool:
+    """False when the choice's own validator turns it down for these answers, as copier would."""
+    choices = spec["choices"]
+    for choice in choices.values() if isinstance(choices, dict) else choices:
+        if isinstance(choice, dict) and choice["value"] == value and "validator" in choice:
+            # Only whether it says anything matters, so escaping changes nothing.
+            message = jinja2.Environment(autoescape=True).from_string(choice["validator"])
+            return not message.render(**answers).strip()
+    return True
 
 
 @pytest.fixture

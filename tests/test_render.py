@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import choice_values, questions
+from tests.conftest import choice_is_offered, choice_values, questions
 from tests.project import render
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -51,8 +51,11 @@ def combinations() -> Iterator[dict[str, Any]]:
             offered[name] = [list(subset) for subset in itertools.chain.from_iterable(subsets)]
         else:
             offered[name] = values
+    specs = questions()
     for picked in itertools.product(*offered.values()):
-        yield dict(zip(offered, picked, strict=True))
+        answers = dict(zip(offered, picked, strict=True))
+        if all(choice_is_offered(specs[name], answers[name], answers) for name in offered):
+            yield answers
 
 
 def combination_id(answers: dict[str, Any]) -> str:
