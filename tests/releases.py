@@ -12,7 +12,9 @@ from pathlib import Path
 
 from tests.project import ROOT
 
-HEADING = re.compile(r"^## \[(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)\] - \d{4}-\d{2}-\d{2}$", re.MULTILINE)
+HEADING = re.compile(
+    r"^## \[(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)\] - \d{4}-\d{2}-\d{2}$", re.MULTILINE
+)
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
