@@ -28,6 +28,14 @@ VARIANTS: dict[str, dict[str, object]] = {
     "sse-py313": {"protocols": ["sse"], "python_version": "3.13"},
     "websocket-py312": {"protocols": ["websocket"], "python_version": "3.12"},
     "ndjson-websocket": {"protocols": ["ndjson", "websocket"]},
+    # Each broker with every protocol; their tests need the broker's server (see .ci/run).
+    "redis": {"broker": "redis"},
+    "postgres": {"broker": "postgres"},
+    "nats": {"broker": "nats"},
+    # Each server with every protocol (`default` is starlette-uvicorn); docs/servers.md.
+    "starlette-granian": {"server": "granian"},
+    "starlette-hypercorn": {"server": "hypercorn"},
+    "starlette-gunicorn": {"server": "gunicorn-uvicorn"},
 }
 
 # What CI runs. `variant(default)` is left out because the `tests` session
@@ -98,6 +106,17 @@ def demo(session: nox.Session) -> None:
             env=env,
             external=True,
         )
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Server CPU and memory of the generated app beside its peers, as ratios (docs/benchmarks.md).
+
+    Not run by default. Python 3.11 is the default project's, so every server
+    runs on the same interpreter. `-- --subscribers 500 --events 50` for a quick run.
+    """
+    sync(session, "bench")
+    session.run("python", "-m", "bench", *session.posargs)
 
 
 @nox.session

@@ -27,18 +27,25 @@ CHECKS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def render(dst: Path, answers: Mapping[str, object], *, overwrite: bool = False) -> Path:
-    """Render this repository's HEAD plus its uncommitted changes into `dst`."""
+def render(
+    dst: Path,
+    answers: Mapping[str, object],
+    *,
+    overwrite: bool = False,
+    template: Path | None = None,
+) -> Path:
+    """Render this repository's HEAD plus its uncommitted changes into `dst`,
+    or the template in `template`, a plain copy of it."""
     import copier  # noqa: PLC0415 - only the environments that render have copier
 
     copier.run_copy(
-        src_path=str(ROOT),
+        src_path=str(template or ROOT),
         dst_path=str(dst),
         data=dict(answers),
         defaults=True,
         overwrite=overwrite,
         unsafe=False,
-        vcs_ref="HEAD",
+        vcs_ref=None if template else "HEAD",
         quiet=True,
     )
     return dst

@@ -49,12 +49,15 @@ def unique_channel(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-def id_key(event_id: str) -> int:
-    """The order of ids. Ids are opaque, but the in-memory broker makes decimal integers."""
-    assert event_id.isascii(), event_id
-    assert event_id.isdigit(), f"the in-memory broker makes decimal ids, got {event_id!r}"
-    key: int = int(event_id)
-    return key
+def id_key(event_id: str) -> tuple[int, ...]:
+    """The order of ids. Ids are opaque, but every broker makes decimal integers, or
+    (Redis stream ids) two of them joined by a dash, compared part by part."""
+    parts = event_id.split("-")
+    assert len(parts) <= 2, f"expected N or N-N, got {event_id!r}"
+    for part in parts:
+        assert part.isascii(), event_id
+        assert part.isdigit(), f"expected N or N-N, got {event_id!r}"
+    return tuple(int(part) for part in parts)
 
 
 def media_type(response: httpx.Response) -> str:
@@ -486,6 +489,76 @@ class WSSession:
     async def ping(self) -> None:
         reply = await self.request({"op": "ping"})
         assert reply.get("op") == "pong", reply
+
+
+# --- any protocol ----------------------------------------------------------------------------
+
+
+class Listener:
+    """One subscriber to one channel over one protocol, whichever it is."""
+
+    def __init__(
+        self,
+        protocol: str,
+        stream: SSEStream | NDJSONStream | None = None,
+        session: WSSession | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.stream = stream
+        self.session = session
+        self.received: list[tuple[str, Any]] = []
+
+    async def next_event(self) -> tuple[str, Any]:
+        """The next event as (id, data); fails on a reset, an error or the end of the stream."""
+        if isinstance(self.stream, SSEStream):
+            frame = await self.stream.next_event()
+            assert frame.id is not None, frame
+            event: tuple[str, Any] = (frame.id, frame.json())
+        elif isinstance(self.stream, NDJSONStream):
+            line = await self.stream.next_event()
+            event = (line["id"], line["data"])
+        else:
+            assert self.session is not None
+            message = await self.session.next_event()
+            event = (message["id"], message["data"])
+        self.received.append(event)
+        return event
+
+    async def events(self, count: int) -> list[tuple[str, Any]]:
+        return [await self.next_event() for _ in range(count)]
+
+    async def still_open(self) -> None:
+        """Fail unless the connection is open: a heartbeat comes (SSE, NDJSON) or a pong."""
+        if isinstance(self.stream, SSEStream):
+            frame = await self.stream.next()
+            assert frame is not None, "the SSE stream ended"
+            assert frame.comment == "ping", f"expected a heartbeat, got {frame}"
+        elif isinstance(self.stream, NDJSONStream):
+            line = await self.stream.next_line()
+            assert line == NDJSONStream.HEARTBEAT, f"expected a heartbeat, got {line!r}"
+        else:
+            assert self.session is not None
+            await self.session.ping()
+
+
+@asynccontextmanager
+async def listen(
+    server: Server, protocol: str, channel: str, *, last_event_id: str | None = None
+) -> AsyncIterator[Listener]:
+    """Subscribe over `protocol` ("sse", "ndjson" or "websocket"); live once it is yielded."""
+    if protocol == "websocket":
+        async with ws_connect(server) as ws:
+            session = WSSession(ws)
+            await session.subscribe(channel, last_event_id)
+            yield Listener(protocol, session=session)
+        return
+    async with async_client(server) as client:
+        if protocol == "sse":
+            async with open_sse(client, channel, last_event_id=last_event_id) as sse:
+                yield Listener(protocol, stream=sse)
+        else:
+            async with open_ndjson(client, channel, last_event_id=last_event_id) as ndjson:
+                yield Listener(protocol, stream=ndjson)
 
 
 # --- raw sockets: clients that misbehave -----------------------------------------------------

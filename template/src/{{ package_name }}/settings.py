@@ -8,14 +8,19 @@ behaves differently from what its operator asked for.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from .realtime.brokers import SCHEMES
+from .realtime.brokers import DEFAULT_URL, SCHEMES, check_url
 
 T = TypeVar("T", int, float)
+
+# A prefix that every broker can use as it is: Redis keys, PostgreSQL tables, NATS subjects.
+NAMESPACE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+DEFAULT_NAMESPACE = "realtime"
 
 
 class SettingsError(ValueError):
@@ -24,7 +29,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    broker_url: str = "memory://"
+    broker_url: str = DEFAULT_URL
     # None allows only the app's own origin; ("*",) allows any.
     allowed_origins: tuple[str, ...] | None = None
     heartbeat_seconds: float = 15.0
@@ -33,6 +38,7 @@ class Settings:
     max_message_bytes: int = 65536
     subscriber_buffer: int = 256
     drain_seconds: float = 10.0
+    namespace: str = DEFAULT_NAMESPACE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -68,11 +74,12 @@ class Settings:
                 "SUBSCRIBER_BUFFER", int, defaults.subscriber_buffer, 1, 1_000_000
             ),
             drain_seconds=number("DRAIN_SECONDS", float, defaults.drain_seconds, 0.0, 3600.0),
+            namespace=_namespace(environ.get("REALTIME_NAMESPACE", defaults.namespace)),
         )
 
 
 def _broker_url(raw: str) -> str:
-    url = raw.strip() or "memory://"
+    url = raw.strip() or DEFAULT_URL
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         supported = ", ".join(f"{name}://" for name in SCHEMES)
@@ -80,7 +87,21 @@ def _broker_url(raw: str) -> str:
             f"REALTIME_BROKER_URL must start with {supported}, the broker this project "
             f"was made for, got {raw!r}"
         )
+    try:
+        check_url(url)
+    except ValueError as error:
+        raise SettingsError(f"REALTIME_BROKER_URL is not usable: {error}") from None
     return url
+
+
+def _namespace(raw: str) -> str:
+    name = raw.strip() or DEFAULT_NAMESPACE
+    if NAMESPACE_PATTERN.fullmatch(name) is None:
+        raise SettingsError(
+            "REALTIME_NAMESPACE must be a lowercase letter followed by up to 39 lowercase "
+            f"letters, digits or underscores, got {raw!r}"
+        )
+    return name
 
 
 def _origins(raw: str | None) -> tuple[str, ...] | None:

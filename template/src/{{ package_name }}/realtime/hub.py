@@ -3,6 +3,10 @@
 The broker hands every event to `Hub.deliver` once per process; the hub puts
 the same event object in each subscriber's queue. Nothing here is per event
 per client beyond one append and one wake-up.
+
+When the broker's connection comes back after a loss, the hub reads each
+channel's history from the last event it delivered there, so that open
+streams get what was published meanwhile: no gap, no duplicate.
 """
 
 from __future__ import annotations
@@ -11,12 +15,38 @@ import asyncio
 import contextlib
 import logging
 
-from .brokers import Broker, History
+from .brokers import Broker, BrokerUnavailable, History
 from .events import Event, Frame, Reset
 from .metrics import Metrics
 from .subscriber import CloseReason, Subscriber
 
 logger = logging.getLogger(__name__)
+
+# On shutdown, how long to wait for the broker to hand back events this process
+# published, so that its own subscribers get them before their streams end.
+SETTLE_SECONDS = 1.0
+
+
+class _Channel:
+    """A channel with local subscribers, and where its live events have got to."""
+
+    __slots__ = ("held", "last_id", "last_key", "listeners", "published_key")
+
+    def __init__(self) -> None:
+        self.listeners: set[Subscriber] = set()
+        # The newest event delivered here: where to catch up from after a reconnect.
+        self.last_key: tuple[int, ...] | None = None
+        self.last_id: str | None = None
+        # Live events held back while history is read after a reconnect.
+        self.held: list[Event] | None = None
+        # The newest event published through this process, on its way back from the broker.
+        self.published_key: tuple[int, ...] | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.published_key is None or (
+            self.last_key is not None and self.last_key >= self.published_key
+        )
 
 
 class Hub:
@@ -35,26 +65,28 @@ class Hub:
         self.history_size = history_size
         self.heartbeat_seconds = heartbeat_seconds
         self.draining = False
-        self._channels: dict[str, set[Subscriber]] = {}
+        self._channels: dict[str, _Channel] = {}
         self._connections: set[Subscriber] = set()
         self._no_connections = asyncio.Event()
         self._no_connections.set()
         self._heartbeats: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
 
     @property
     def is_ready(self) -> bool:
         return self.broker.is_up and not self.draining
 
     async def start(self) -> None:
-        await self.broker.start(self.deliver)
-        self.metrics.broker_up.set(1 if self.broker.is_up else 0)
+        self.metrics.broker_up.set(0)
+        await self.broker.start(self)
         self._heartbeats = asyncio.create_task(self._beat(), name="realtime-heartbeats")
 
     async def close(self) -> None:
-        if self._heartbeats is not None:
-            self._heartbeats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeats
+        for task in (self._heartbeats, self._catching_up):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for subscriber in list(self._connections):
             self.disconnect(subscriber)
         await self.broker.close()
@@ -91,7 +123,10 @@ class Hub:
         if channel in subscriber.channels:
             return
         subscriber.channels.add(channel)
-        self._channels.setdefault(channel, set()).add(subscriber)
+        state = self._channels.get(channel)
+        if state is None:
+            state = self._channels[channel] = _Channel()
+        state.listeners.add(subscriber)
         self.metrics.subscribers.inc()
         if last_event_id is None:
             return
@@ -115,10 +150,11 @@ class Hub:
         if channel not in subscriber.channels:
             return
         subscriber.channels.discard(channel)
-        listeners = self._channels.get(channel)
-        if listeners is not None:
-            listeners.discard(subscriber)
-            if not listeners:
+        subscriber.forget(channel)
+        state = self._channels.get(channel)
+        if state is not None:
+            state.listeners.discard(subscriber)
+            if not state.listeners:
                 del self._channels[channel]
         self.metrics.subscribers.dec()
 
@@ -128,6 +164,9 @@ class Hub:
         """Publish compact JSON text; the broker assigns the id and fans it out."""
         event = await self.broker.publish(channel, data)
         self.metrics.published.inc()
+        state = self._channels.get(channel)
+        if state is not None and (state.published_key is None or event.key > state.published_key):
+            state.published_key = event.key
         return event
 
     async def history(self, channel: str, after: str | None, limit: int) -> History:
@@ -138,10 +177,20 @@ class Hub:
 
     def deliver(self, event: Event) -> None:
         """Queue one event for every local subscriber of its channel."""
-        listeners = self._channels.get(event.channel)
-        if not listeners:
+        state = self._channels.get(event.channel)
+        if state is None:
             return
-        for subscriber in listeners:
+        if state.held is not None:
+            state.held.append(event)
+        else:
+            self._fan_out(state, event)
+
+    def _fan_out(self, state: _Channel, event: Event) -> None:
+        if state.last_key is not None and event.key <= state.last_key:
+            return  # a live copy of an event already caught up from history
+        state.last_key = event.key
+        state.last_id = event.id
+        for subscriber in state.listeners:
             if not subscriber.push(event):
                 self.metrics.slow_consumer_disconnects.inc()
                 logger.warning(
@@ -149,6 +198,53 @@ class Hub:
                     subscriber.protocol,
                     self.buffer_size,
                 )
+
+    # The broker's connection
+
+    def broker_up(self) -> None:
+        """Live delivery runs again: hold live events while each channel catches up."""
+        self.metrics.broker_up.set(1)
+        for state in self._channels.values():
+            if state.last_id is not None and state.held is None:
+                state.held = []
+        if any(state.held is not None for state in self._channels.values()):
+            self._catching_up = asyncio.create_task(self._catch_up(), name="realtime-catch-up")
+
+    def broker_down(self) -> None:
+        self.metrics.broker_up.set(0)
+        if self._catching_up is not None:
+            # What it had not done is done on the next broker_up.
+            self._catching_up.cancel()
+            self._catching_up = None
+
+    async def _catch_up(self) -> None:
+        caught_up = 0
+        for channel, state in list(self._channels.items()):
+            if state.held is None or self._channels.get(channel) is not state:
+                continue
+            try:
+                await self._catch_up_channel(channel, state)
+            except BrokerUnavailable:
+                return  # lost again; the next broker_up starts over
+            caught_up += 1
+        logger.info("caught up %d channels from history after the broker came back", caught_up)
+
+    async def _catch_up_channel(self, channel: str, state: _Channel) -> None:
+        """Deliver what this channel missed, then the live events held meanwhile."""
+        while state.last_id is not None:
+            found = await self.broker.history(channel, state.last_id, self.history_size)
+            if not found.exact:
+                logger.warning("events on a channel were lost while the broker was away")
+                for subscriber in state.listeners:
+                    subscriber.send(Reset(channel))
+                state.last_key = state.last_id = None
+            for event in found.events:
+                self._fan_out(state, event)
+            if not found.exact or len(found.events) < self.history_size:
+                break
+        held, state.held = state.held or [], None
+        for event in held:
+            self._fan_out(state, event)
 
     # Shutdown
 
@@ -160,6 +256,8 @@ class Hub:
 
     async def drain(self, seconds: float) -> bool:
         """Drain and wait for the streams to end; False if some were still open after `seconds`."""
+        self.draining = True
+        await self._settle(min(seconds, SETTLE_SECONDS))
         self.begin_drain()
         try:
             async with asyncio.timeout(seconds):
@@ -168,6 +266,14 @@ class Hub:
             logger.warning("%d connections still open after draining", len(self._connections))
             return False
         return True
+
+    async def _settle(self, seconds: float) -> None:
+        """Wait, up to `seconds`, until this process's subscribers have what it published."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not all(state.settled for state in self._channels.values()):
+            if asyncio.get_running_loop().time() >= deadline or not self.broker.is_up:
+                return
+            await asyncio.sleep(0.01)
 
     async def _beat(self) -> None:
         while True:

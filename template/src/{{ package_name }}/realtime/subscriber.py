@@ -32,6 +32,7 @@ class Subscriber:
     __slots__ = (
         "_active",
         "_buffer",
+        "_fences",
         "_heartbeat_due",
         "_limit",
         "_live",
@@ -59,6 +60,9 @@ class Subscriber:
         self._waiter: asyncio.Future[None] | None = None
         # Live events that arrive while a channel's history is being read.
         self._replaying: dict[str, list[Event]] = {}
+        # After a replay, the key of its last event: a live copy of a replayed event
+        # may still be on its way from the broker, and is dropped when it comes.
+        self._fences: dict[str, tuple[int, ...]] = {}
 
     @property
     def closed(self) -> bool:
@@ -68,6 +72,12 @@ class Subscriber:
         """Queue a live event; False when this made the subscriber a slow consumer."""
         if self.close_reason is not None:
             return True
+        if self._fences:
+            fence = self._fences.get(event.channel)
+            if fence is not None:
+                if event.key <= fence:
+                    return True
+                del self._fences[event.channel]
         if self._live >= self._limit:
             self.close(CloseReason.SLOW)
             return False
@@ -93,9 +103,16 @@ class Subscriber:
         """Queue replayed history, then the live events held meanwhile that it did not cover."""
         held = self._replaying.pop(channel, [])
         frames = replay + [event for event in held if after is None or event.key > after]
+        if after is not None and channel in self.channels:
+            self._fences[channel] = after
         if frames and self.close_reason is None:
             self._buffer.extend(frames)
             self._wake()
+
+    def forget(self, channel: str) -> None:
+        """Drop what is kept for a channel this connection no longer listens to."""
+        self._replaying.pop(channel, None)
+        self._fences.pop(channel, None)
 
     def heartbeat(self) -> None:
         """Called every heartbeat interval; wakes the writer only if it wrote nothing since."""

@@ -1,0 +1,58 @@
+"""The `server` question: which servers each framework is offered, and that each has its code."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import choice_is_offered, choice_values, questions
+from tests.project import ROOT
+
+ASGI_FRAMEWORKS = ["starlette", "fastapi", "litestar", "quart", "django"]
+# Frameworks that bring a server of their own (aiohttp) or are WSGI (flask).
+OTHER_FRAMEWORKS = ["aiohttp", "flask"]
+ASGI_SERVERS = ["uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"]
+# Servers of one framework only.
+FRAMEWORK_SERVERS = {"daphne": "django", "aiohttp": "aiohttp", "gunicorn-gthread": "flask"}
+PACKAGE = ROOT / "template" / "src" / "{{ package_name }}"
+
+
+def servers() -> list[str]:
+    return [str(value) for value in choice_values(questions()["server"])]
+
+
+def offered(server: str, framework: str) -> bool:
+    return choice_is_offered(questions()["server"], server, {"framework": framework})
+
+
+def test_every_server_is_known() -> None:
+    assert set(servers()) <= {*ASGI_SERVERS, *FRAMEWORK_SERVERS}
+
+
+@pytest.mark.parametrize("server", ASGI_SERVERS)
+def test_asgi_servers_are_offered_for_asgi_frameworks_only(server: str) -> None:
+    if server not in servers():
+        pytest.skip(f"{server} is not offered yet")
+    for framework in ASGI_FRAMEWORKS:
+        assert offered(server, framework), f"{server} is not offered for {framework}"
+    for framework in OTHER_FRAMEWORKS:
+        assert not offered(server, framework), f"{server} is offered for {framework}"
+
+
+@pytest.mark.parametrize(("server", "framework"), FRAMEWORK_SERVERS.items())
+def test_a_framework_server_is_offered_for_its_framework_only(server: str, framework: str) -> None:
+    if server not in servers():
+        pytest.skip(f"{server} is not offered yet")
+    for other in [*ASGI_FRAMEWORKS, *OTHER_FRAMEWORKS]:
+        assert offered(server, other) == (other == framework), (server, other)
+
+
+def test_every_server_has_its_server_module() -> None:
+    for server in servers():
+        path = PACKAGE / f"{{% if server == '{server}' %}}server.py{{% endif %}}"
+        assert path.is_file(), f"no {path.relative_to(ROOT)}"
+
+
+def test_every_server_is_documented() -> None:
+    text = (ROOT / "docs" / "servers.md").read_text(encoding="utf-8")
+    for server in servers():
+        assert f"`{server}`" in text, f"docs/servers.md does not name `{server}`"
