@@ -28,7 +28,7 @@ PACKAGE = "realtime_app"  # from the default project name
 # (file, text the template has, text the owner puts there): each edit must find its text.
 OWNER_EDITS = [
     # An edited setting.
-    ("settings.py", "heartbeat_seconds: float = 15.0", "heartbeat_seconds: float = 20.0"),
+    ("settings.py", "retry_ms: int = 3000", "retry_ms: int = 5000"),
     # A changed handler.
     (
         "app.py",
