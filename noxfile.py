@@ -38,6 +38,11 @@ VARIANTS: dict[str, dict[str, object]] = {
     "starlette-gunicorn": {"server": "gunicorn-uvicorn"},
 }
 
+# The covering array: every pair of answers in at least one variant (tests/variants.py).
+COVERING: dict[str, dict[str, object]] = json.loads(
+    (ROOT / "tests" / "variants.json").read_text(encoding="utf-8")
+)
+
 # What CI runs. `variant(default)` is left out because the `tests` session
 # already runs the default project's full checks (tests/test_full.py);
 # run it alone with `nox -s "variant(default)"`.
@@ -71,11 +76,26 @@ def tests(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("name", [nox.param(name, id=name) for name in VARIANTS])
 def variant(session: nox.Session, name: str) -> None:
-    """Render one variant and run the generated project's own checks in its own .venv."""
+    """Render one named variant and run the generated project's own checks in its own .venv."""
+    check_variant(session, name, VARIANTS[name])
+
+
+@nox.session(tags=["covering"])
+@nox.parametrize("name", [nox.param(name, id=name) for name in COVERING])
+def covering(session: nox.Session, name: str) -> None:
+    """One variant of the covering array (tests/variants.json), checked in full.
+
+    Together they run every pair of answers; CI runs each in its own job. Too
+    many to run one after another by default: `nox -t covering` runs them all.
+    """
+    check_variant(session, name, COVERING[name])
+
+
+def check_variant(session: nox.Session, name: str, answers: dict[str, object]) -> None:
     sync(session, "render")
     with tempfile.TemporaryDirectory(prefix=f"copier-realtime-{name}-") as tmp:
         project = Path(tmp) / "project"
-        session.run("python", "-m", "tests.project", str(project), json.dumps(VARIANTS[name]))
+        session.run("python", "-m", "tests.project", str(project), json.dumps(answers))
         env = project_env(lowest_python(project))
         with session.chdir(project):
             for command in CHECKS:
