@@ -126,3 +126,23 @@ def test_bad_worker_count_is_refused(workers: str) -> None:
     assert result.returncode == 2, f"--workers {workers!r}: exit {result.returncode}"
     assert "--workers" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["http", "-1", "65536"])
+def test_bad_port_from_the_environment_is_refused(port: str) -> None:
+    # Platforms that route to the app name its port in $PORT, which `serve` binds by default.
+    script = Path(sys.executable).with_name(COMMAND)
+    try:
+        result = subprocess.run(
+            [str(script), "serve", "--host", "127.0.0.1"],
+            env={**clean_environment(), "PORT": port},
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"PORT={port!r}: the server started instead of refusing the value")
+    assert result.returncode == 2, f"PORT={port!r}: exit {result.returncode}\n{result.stderr}"
+    assert "$PORT" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from urllib.parse import urlsplit
 
@@ -15,7 +16,13 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the app")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind")
+    # Platforms that route to the app (Heroku, Render, Fly.io, containers) say where in $PORT.
+    serve.add_argument(
+        "--port",
+        type=port_number,
+        default=os.environ.get("PORT") or "8000",
+        help="port to bind (default: $PORT, else 8000)",
+    )
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     serve.add_argument(
         "--workers", type=positive_int, default=1, help="processes, each with its own hub"
@@ -39,4 +46,12 @@ def main(argv: list[str] | None = None) -> None:
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def port_number(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number from 0 to 65535 (from --port or $PORT), got {text!r}"
+        )
     return int(text)
