@@ -2,7 +2,9 @@
 
 The combinations come from copier.yml, so a new choice is tested as soon as
 it is offered: every value of each single-choice question, and every
-non-empty subset of each multiselect question.
+non-empty subset of each multiselect question, except `deploy`: every
+combination has every deploy target, whose files change little with the
+others (tests/test_deploy.py checks them with the tools that read them).
 
 Every combination is rendered once for the session, on every core, and ruff
 lints them all in one call per command (each project with its own settings),
@@ -59,7 +61,9 @@ def combinations() -> Iterator[dict[str, Any]]:
         if "choices" not in spec:
             continue
         values = choice_values(spec)
-        if spec.get("multiselect"):
+        if name == "deploy":
+            offered[name] = [values]
+        elif spec.get("multiselect"):
             subsets = (itertools.combinations(values, size) for size in range(1, len(values) + 1))
             offered[name] = [list(subset) for subset in itertools.chain.from_iterable(subsets)]
         else:

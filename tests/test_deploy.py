@@ -1,0 +1,489 @@
+"""Deploy files pass the tools that read them, and their timeouts agree.
+
+hadolint lints the Dockerfile, check-jsonschema checks compose.yaml and the
+GitHub workflows against their published schemas, kubernetes-validate checks
+the manifests strictly against a current Kubernetes, the Gateway API's own
+validator (from npm) checks the HTTPRoute, systemd-analyze verifies the units,
+nginx -t loads the site, and fly.toml is parsed and its keys checked.
+
+The files come from every combination that test_render.py renders (each with
+every deploy target) and from each target chosen alone. Each distinct file is
+checked once: most do not change with the protocols or the server.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+import pwd
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import choice_values, load_copier_config, questions
+from tests.project import ROOT, render
+from tests.test_render import Renders, renders, template_copy
+
+__all__ = ["renders"]  # the fixture, shared with test_render.py
+
+# The first test waits for test_render.py's renders.
+pytestmark = pytest.mark.timeout(1800)
+
+TARGETS: list[str] = [str(value) for value in choice_values(questions()["deploy"])]
+# The Kubernetes release the manifests are checked against.
+KUBERNETES_VERSION = "1.34.0"
+# The Gateway API's models, with a validator compiled from its CRDs' schemas.
+GATEWAY_API_MODELS = ["@kubernetes-models/gateway-api@2.0.0", "yaml@2.8.1"]
+# Platforms whose kill timeout is not in any file: Heroku sends SIGKILL 30 s after SIGTERM.
+PROCFILE_KILL_SECONDS = 30
+# Idle timeouts of the proxies in front that no file sets: Fly.io's proxy and
+# Heroku's router (55 s), and common load balancers (60 s).
+UNSET_PROXY_IDLE_SECONDS = 55
+
+CONFIG = load_copier_config()
+
+
+def tool(name: str) -> str:
+    """A tool from this environment's dependency group, else from the system."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is needed for this check and is not installed")
+    return found
+
+
+def run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def singles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each target chosen alone, the other answers their defaults."""
+    template = template_copy(tmp_path_factory.mktemp("template"))
+    base = tmp_path_factory.mktemp("singles")
+    return {
+        target: render(base / target, {"deploy": [target]}, template=template)
+        for target in TARGETS
+    }
+
+
+@pytest.fixture(scope="module")
+def projects(renders: Renders, singles: dict[str, Path]) -> list[Path]:
+    return [*renders.projects.values(), *singles.values()]
+
+
+def distinct(paths: Iterable[Path]) -> list[Path]:
+    """One path for each distinct content."""
+    seen: dict[bytes, Path] = {}
+    for path in paths:
+        seen.setdefault(path.read_bytes(), path)
+    return list(seen.values())
+
+
+def found(projects: list[Path], pattern: str) -> list[Path]:
+    paths = distinct(path for project in projects for path in project.glob(pattern))
+    assert paths, f"no project has {pattern}"
+    return paths
+
+
+def answers_of(project: Path) -> dict[str, Any]:
+    answers: dict[str, Any] = yaml.safe_load(
+        (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    )
+    return answers
+
+
+def computed(name: str) -> int:
+    """A timeout that copier.yml computes for the deploy files (a `when: false` question)."""
+    spec = CONFIG[name]
+    assert spec.get("when") is False, f"{name} is asked; it should be computed"
+    default = spec["default"]
+    if isinstance(default, int):
+        return default
+    # "{{ 2 * drain_seconds + 10 }}": evaluated with the other computed values.
+    expression = default.strip().removeprefix("{{").removesuffix("}}")
+    names = {key: computed(key) for key in re.findall(r"[a-z_]+", expression)}
+    return int(eval(expression, {"__builtins__": {}}, names))  # noqa: S307 - copier.yml's own
+
+
+def settings_default(field: str) -> float:
+    """A default of Settings in the generated settings.py, read from its source."""
+    source = (ROOT / "template" / "src" / "{{ package_name }}" / "settings.py").read_text()
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == field
+            and isinstance(node.value, ast.Constant)
+        ):
+            return float(node.value.value)
+    raise AssertionError(f"no default for {field} in settings.py")
+
+
+def seconds(text: str) -> float:
+    """'30s', '30', '1m30s', 30 -> seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    if re.fullmatch(r"\d+(\.\d+)?", str(text)):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(text))
+    assert parts and "".join(a + b for a, b in parts) == str(text), f"not a duration: {text!r}"
+    return sum(float(value) * units[unit] for value, unit in parts)
+
+
+# The timeouts -------------------------------------------------------------------------------
+
+
+def test_timeouts_come_from_the_settings_defaults() -> None:
+    assert computed("heartbeat_seconds") == settings_default("heartbeat_seconds")
+    assert computed("drain_seconds") == settings_default("drain_seconds")
+    # A server drains, then its own graceful bound (as long again) runs out.
+    assert computed("stop_seconds") > 2 * computed("drain_seconds")
+    assert computed("proxy_timeout_seconds") > computed("heartbeat_seconds")
+    assert UNSET_PROXY_IDLE_SECONDS > computed("heartbeat_seconds")
+    assert PROCFILE_KILL_SECONDS > 2 * computed("drain_seconds")
+
+
+def test_every_target_sets_the_same_drain_and_heartbeat(projects: list[Path]) -> None:
+    drain, heartbeat = computed("drain_seconds"), computed("heartbeat_seconds")
+    patterns = {
+        "Dockerfile": [f"REALTIME_DRAIN_SECONDS={drain}", f"REALTIME_HEARTBEAT_SECONDS={heartbeat}"],
+        "compose.yaml": [f'REALTIME_DRAIN_SECONDS: "{drain}"'],
+        "deploy/systemd/*.service": [f"REALTIME_DRAIN_SECONDS={drain}"],
+        "fly.toml": [f'REALTIME_DRAIN_SECONDS = "{drain}"'],
+        "Procfile": [f"REALTIME_DRAIN_SECONDS:-{drain}"],
+    }
+    for pattern, needles in patterns.items():
+        for path in found(projects, pattern):
+            text = path.read_text(encoding="utf-8")
+            for needle in needles:
+                assert needle in text, f"{path}: no {needle}"
+    for path in found(projects, "deploy/kubernetes/deployment.yaml"):
+        env = {
+            item["name"]: item["value"]
+            for item in yaml.safe_load(path.read_text())["spec"]["template"]["spec"][
+                "containers"
+            ][0]["env"]
+        }
+        assert env["REALTIME_DRAIN_SECONDS"] == str(drain)
+        assert env["REALTIME_HEARTBEAT_SECONDS"] == str(heartbeat)
+
+
+def test_kill_timeouts_outlast_the_drain(projects: list[Path]) -> None:
+    """Every platform waits for the drain and the server's bound after it before SIGKILL."""
+    bound = 2 * computed("drain_seconds")
+    for path in found(projects, "compose.yaml"):
+        grace = seconds(yaml.safe_load(path.read_text())["services"]["app"]["stop_grace_period"])
+        assert grace > bound, path
+    for path in found(projects, "deploy/kubernetes/deployment.yaml"):
+        pod = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]
+        pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pod["terminationGracePeriodSeconds"] > pre_stop + bound, path
+    for path in found(projects, "deploy/systemd/*.service"):
+        (stop,) = re.findall(r"^TimeoutStopSec=(\S+)$", path.read_text(), re.MULTILINE)
+        assert seconds(stop) > bound, path
+    for path in found(projects, "fly.toml"):
+        assert seconds(tomllib.loads(path.read_text())["kill_timeout"]) > bound, path
+
+
+def test_heartbeats_come_before_any_proxy_gives_up(projects: list[Path]) -> None:
+    heartbeat = computed("heartbeat_seconds")
+    for path in found(projects, "deploy/nginx/*.conf"):
+        timeouts = re.findall(r"proxy_(?:read|send)_timeout (\S+);", path.read_text())
+        assert timeouts, path
+        assert all(seconds(value) > heartbeat for value in timeouts), path
+    for path in found(projects, "deploy/kubernetes/optional/ingress-nginx.yaml"):
+        annotations = yaml.safe_load(path.read_text())["metadata"]["annotations"]
+        for name in ("proxy-read-timeout", "proxy-send-timeout"):
+            assert int(annotations[f"nginx.ingress.kubernetes.io/{name}"]) > heartbeat, path
+    for path in found(projects, "deploy/kubernetes/httproute.yaml"):
+        for rule in yaml.safe_load(path.read_text())["spec"]["rules"]:
+            assert rule["timeouts"] == {"request": "0s", "backendRequest": "0s"}, path
+
+
+# Docker -------------------------------------------------------------------------------------
+
+
+def test_hadolint_passes(projects: list[Path]) -> None:
+    dockerfiles = found(projects, "Dockerfile")
+    result = run(tool("hadolint"), "--no-color", *map(str, dockerfiles))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_follows_the_pattern(projects: list[Path]) -> None:
+    for path in found(projects, "Dockerfile"):
+        text = path.read_text()
+        stages = re.findall(r"^FROM \S+", text, re.MULTILINE)
+        assert len(stages) == 2, f"{path}: not two stages"
+        assert "uv sync --locked" in text and "UV_COMPILE_BYTECODE=1" in text, path
+        assert re.search(r"^USER \d+:\d+$", text, re.MULTILINE), f"{path}: no numeric USER"
+        assert re.search(r'^ENTRYPOINT \["tini", "--"\]$', text, re.MULTILINE), path
+        cmd = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
+        assert len(cmd) == 1, f"{path}: CMD is not in exec form"
+        assert json.loads(cmd[0])[1:] == ["serve", "--host", "0.0.0.0"], path
+        (check,) = re.findall(r"^HEALTHCHECK .*\n\s+CMD (\[.*\])$", text, re.MULTILINE)
+        assert json.loads(check)[0] == "python" and "/healthz" in check, path
+
+
+def test_every_target_that_runs_the_image_has_one(singles: dict[str, Path]) -> None:
+    for target, project in singles.items():
+        needs_image = target in {"docker", "kubernetes", "fly"}
+        assert (project / "Dockerfile").is_file() == needs_image, target
+        assert (project / ".dockerignore").is_file() == needs_image, target
+        assert (project / "compose.yaml").is_file() == (target == "docker"), target
+
+
+def test_no_deploy_target_writes_no_deploy_files(tmp_path: Path) -> None:
+    project = render(tmp_path / "project", {"deploy": []}, template=template_copy(tmp_path))
+    for name in ("Dockerfile", ".dockerignore", "compose.yaml", "fly.toml", "Procfile", "deploy"):
+        assert not (project / name).exists(), name
+
+
+def test_compose_matches_its_schema(projects: list[Path]) -> None:
+    files = found(projects, "compose.yaml")
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *map(str, files))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_waits_for_a_healthy_broker(projects: list[Path]) -> None:
+    for path in found(projects, "compose.yaml"):
+        services = yaml.safe_load(path.read_text())["services"]
+        brokers = set(services) - {"app", "nginx"}
+        assert len(brokers) <= 1, path
+        for broker in brokers:
+            assert "healthcheck" in services[broker], path
+            assert services["app"]["depends_on"][broker] == {"condition": "service_healthy"}
+        if "nginx" in services:
+            assert services["nginx"]["depends_on"]["app"] == {"condition": "service_healthy"}
+
+
+def test_github_workflows_match_their_schema(projects: list[Path]) -> None:
+    workflows = [
+        *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
+        *found(projects, ".github/workflows/*.yml"),
+    ]
+    result = run(
+        tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, workflows)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Kubernetes ---------------------------------------------------------------------------------
+
+
+def test_kubernetes_manifests_validate_strictly(projects: list[Path]) -> None:
+    manifests = [
+        path
+        for path in found(projects, "deploy/kubernetes/**/*.yaml")
+        if yaml.safe_load(path.read_text())["kind"] != "HTTPRoute"
+    ]
+    result = run(
+        tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSION, *map(str, manifests)
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # An unknown kind is only a warning.
+    assert "WARN" not in output and "ERROR" not in output, output
+    assert output.count("passed") == len(manifests), output
+
+
+@functools.cache
+def gateway_api_validator(folder: Path) -> Path:
+    """The Gateway API's models from npm, installed once, and a script that validates with them."""
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        pytest.fail("Node.js and npm are needed to validate the HTTPRoute against the Gateway API")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "package.json").write_text('{"private": true, "type": "module"}\n')
+    result = run(npm, "install", "--no-audit", "--no-fund", *GATEWAY_API_MODELS, cwd=folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    script = folder / "validate.mjs"
+    script.write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { parse } from "yaml";\n'
+        'import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";\n'
+        "let failed = 0;\n"
+        "for (const file of process.argv.slice(2)) {\n"
+        "  try { new HTTPRoute(parse(readFileSync(file, 'utf8'))).validate(); }\n"
+        "  catch (error) { failed++; console.log(`${file}: ${error.message}`); }\n"
+        "}\n"
+        "process.exit(failed ? 1 : 0);\n"
+    )
+    return script
+
+
+def test_httproute_matches_the_gateway_api(
+    projects: list[Path], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The schema's types, patterns and required fields; unlike kubernetes-validate --strict,
+    this validator lets unknown fields pass, so those are checked by name below."""
+    routes = found(projects, "deploy/kubernetes/httproute.yaml")
+    script = gateway_api_validator(tmp_path_factory.mktemp("gateway-api"))
+    result = run("node", str(script), *map(str, routes))
+    assert result.returncode == 0, result.stdout + result.stderr
+    known = {
+        "": {"apiVersion", "kind", "metadata", "spec"},
+        "spec": {"parentRefs", "hostnames", "rules"},
+        "rule": {"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"},
+        "timeouts": {"request", "backendRequest"},
+    }
+    for path in routes:
+        route = yaml.safe_load(path.read_text())
+        assert set(route) <= known[""], path
+        assert set(route["spec"]) <= known["spec"], path
+        for rule in route["spec"]["rules"]:
+            assert set(rule) <= known["rule"], path
+            assert set(rule["timeouts"]) <= known["timeouts"], path
+
+
+def test_memory_broker_runs_one_replica(projects: list[Path]) -> None:
+    for project in projects:
+        folder = project / "deploy" / "kubernetes"
+        if not folder.is_dir():
+            continue
+        deployment = yaml.safe_load((folder / "deployment.yaml").read_text())
+        scaled = {path.name for path in folder.glob("*.yaml")} & {
+            "horizontalpodautoscaler.yaml",
+            "poddisruptionbudget.yaml",
+        }
+        if answers_of(project)["broker"] == "memory":
+            assert deployment["spec"]["replicas"] == 1, project
+            assert "in-memory broker" in (folder / "deployment.yaml").read_text(), project
+            assert not scaled, project
+        else:
+            assert deployment["spec"]["replicas"] > 1, project
+            assert len(scaled) == 2, project
+
+
+def test_pods_are_probed_and_unprivileged(projects: list[Path]) -> None:
+    for path in found(projects, "deploy/kubernetes/deployment.yaml"):
+        pod = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", path
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", path
+        assert pod["securityContext"]["runAsNonRoot"] is True, path
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False, path
+        assert container["resources"]["requests"], path
+
+
+# systemd ------------------------------------------------------------------------------------
+
+
+def systemd_root(base: Path, units: list[Path]) -> Path:
+    """A root folder where the units are installed, as the README says, with their
+    ExecStart programs present: systemd-analyze checks that they can run."""
+    root = base / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    system = root / "etc/systemd/system"
+    system.mkdir(parents=True)
+    for unit in units:
+        shutil.copy(unit, system / unit.name)
+        for line in unit.read_text().splitlines():
+            if line.startswith("ExecStart="):
+                program = root / shlex.split(line.removeprefix("ExecStart="))[0].lstrip("/")
+                program.parent.mkdir(parents=True, exist_ok=True)
+                program.write_text("#!/bin/sh\n")
+                program.chmod(0o755)
+    return root
+
+
+def test_systemd_units_verify(projects: list[Path], tmp_path: Path) -> None:
+    if not shutil.which("systemd-analyze"):
+        pytest.fail("systemd-analyze (Debian's systemd package) is needed to verify the units")
+    folders = {
+        tuple(sorted(path.read_bytes() for path in folder.iterdir())): folder
+        for project in projects
+        if (folder := project / "deploy" / "systemd").is_dir()
+    }
+    assert folders
+    for number, folder in enumerate(folders.values()):
+        units = sorted(folder.iterdir())
+        root = systemd_root(tmp_path / str(number), units)
+        installed = [str(root / "etc/systemd/system" / unit.name) for unit in units]
+        result = run("systemd-analyze", "verify", "--man=no", f"--root={root}", *installed)
+        # systemd-analyze warns about unknown keys and bad values, and exits 0.
+        assert result.returncode == 0 and not result.stderr, f"{folder}:\n{result.stderr}"
+
+
+def test_socket_activation_only_where_the_server_takes_the_socket(projects: list[Path]) -> None:
+    for project in projects:
+        folder = project / "deploy" / "systemd"
+        if folder.is_dir():
+            sockets = list(folder.glob("*.socket"))
+            assert bool(sockets) == (answers_of(project)["server"] == "gunicorn-uvicorn"), project
+
+
+# nginx --------------------------------------------------------------------------------------
+
+
+def nginx_main_config(folder: Path, site: Path) -> Path:
+    """A main nginx.conf that includes the site, as Debian's includes sites-enabled/."""
+    user = f"user {pwd.getpwuid(os.getuid()).pw_name};\n" if os.geteuid() == 0 else ""
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"{user}pid {folder / 'nginx.pid'};\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n    access_log off;\n    include {site};\n}}\n"
+    )
+    return config
+
+
+def test_nginx_accepts_the_site(projects: list[Path], tmp_path: Path) -> None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is needed: apt-get install nginx")
+    for number, site in enumerate(found(projects, "deploy/nginx/*.conf")):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        config = nginx_main_config(folder, site)
+        result = run(nginx, "-t", "-q", "-p", str(folder), "-e", "stderr", "-c", str(config))
+        assert result.returncode == 0, f"{site}:\n{result.stderr}"
+
+
+def test_nginx_streams_pass_unbuffered(projects: list[Path]) -> None:
+    for project in projects:
+        for site in project.glob("deploy/nginx/*.conf"):
+            text = site.read_text()
+            protocols = answers_of(project)["protocols"]
+            assert "proxy_http_version 1.1;" in text, site
+            blocks = re.findall(r"location [^{]+\{[^}]+\}", text)
+            streams = [block for block in blocks if "sse" in block or "ndjson" in block]
+            assert bool(streams) == bool({"sse", "ndjson"} & set(protocols)), site
+            for block in streams:
+                assert "proxy_buffering off;" in block and "gzip off;" in block, site
+            assert ("$connection_upgrade" in text) == ("websocket" in protocols), site
+
+
+# Fly.io and Procfile ------------------------------------------------------------------------
+
+
+def test_fly_toml_has_what_fly_needs(projects: list[Path]) -> None:
+    for path in found(projects, "fly.toml"):
+        fly = tomllib.loads(path.read_text())
+        assert fly["app"] and fly["kill_signal"] == "SIGTERM", path
+        assert fly["build"]["dockerfile"] == "Dockerfile", path
+        service = fly["http_service"]
+        assert service["internal_port"] == int(fly["env"]["PORT"]) == 8000, path
+        concurrency = service["concurrency"]
+        assert concurrency["type"] == "connections", path
+        assert 0 < concurrency["soft_limit"] < concurrency["hard_limit"], path
+        assert [check["path"] for check in service["checks"]] == ["/readyz"], path
+        assert [check["path"] for check in fly["checks"].values()] == ["/healthz"], path
+
+
+def test_procfile_binds_port_behind_the_router(projects: list[Path]) -> None:
+    for path in found(projects, "Procfile"):
+        lines = path.read_text().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("web: "), path
+        words = shlex.split(lines[0].removeprefix("web: "))
+        assert words[-5:] == ["serve", "--host", "0.0.0.0", "--port", "$PORT"], path
+        assert any(word.startswith("FORWARDED_ALLOW_IPS=") for word in words), path
