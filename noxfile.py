@@ -36,6 +36,12 @@ VARIANTS: dict[str, dict[str, object]] = {
     "starlette-granian": {"server": "granian"},
     "starlette-hypercorn": {"server": "hypercorn"},
     "starlette-gunicorn": {"server": "gunicorn-uvicorn"},
+    # Every deploy target, with a broker that lets them run several processes; its
+    # tests run the app behind nginx and run the Dockerfile's and Procfile's commands.
+    "deploy-all": {
+        "broker": "redis",
+        "deploy": ["docker", "kubernetes", "nginx", "systemd", "fly", "procfile"],
+    },
 }
 
 # The covering array: every pair of answers in at least one variant (tests/variants.py).
