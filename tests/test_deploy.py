@@ -52,6 +52,8 @@ PROCFILE_KILL_SECONDS = 30
 UNSET_PROXY_IDLE_SECONDS = 55
 
 CONFIG = load_copier_config()
+# Where a container's or a platform's server listens.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - the address the files must name
 
 
 def tool(name: str) -> str:
@@ -73,8 +75,7 @@ def singles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     template = template_copy(tmp_path_factory.mktemp("template"))
     base = tmp_path_factory.mktemp("singles")
     return {
-        target: render(base / target, {"deploy": [target]}, template=template)
-        for target in TARGETS
+        target: render(base / target, {"deploy": [target]}, template=template) for target in TARGETS
     }
 
 
@@ -137,7 +138,8 @@ def seconds(text: str) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", str(text)):
         return float(text)
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(text))
-    assert parts and "".join(a + b for a, b in parts) == str(text), f"not a duration: {text!r}"
+    assert parts, f"not a duration: {text!r}"
+    assert "".join(a + b for a, b in parts) == str(text), f"not a duration: {text!r}"
     return sum(float(value) * units[unit] for value, unit in parts)
 
 
@@ -150,14 +152,17 @@ def test_timeouts_come_from_the_settings_defaults() -> None:
     # A server drains, then its own graceful bound (as long again) runs out.
     assert computed("stop_seconds") > 2 * computed("drain_seconds")
     assert computed("proxy_timeout_seconds") > computed("heartbeat_seconds")
-    assert UNSET_PROXY_IDLE_SECONDS > computed("heartbeat_seconds")
-    assert PROCFILE_KILL_SECONDS > 2 * computed("drain_seconds")
+    assert computed("heartbeat_seconds") < UNSET_PROXY_IDLE_SECONDS
+    assert 2 * computed("drain_seconds") < PROCFILE_KILL_SECONDS
 
 
 def test_every_target_sets_the_same_drain_and_heartbeat(projects: list[Path]) -> None:
     drain, heartbeat = computed("drain_seconds"), computed("heartbeat_seconds")
     patterns = {
-        "Dockerfile": [f"REALTIME_DRAIN_SECONDS={drain}", f"REALTIME_HEARTBEAT_SECONDS={heartbeat}"],
+        "Dockerfile": [
+            f"REALTIME_DRAIN_SECONDS={drain}",
+            f"REALTIME_HEARTBEAT_SECONDS={heartbeat}",
+        ],
         "compose.yaml": [f'REALTIME_DRAIN_SECONDS: "{drain}"'],
         "deploy/systemd/*.service": [f"REALTIME_DRAIN_SECONDS={drain}"],
         "fly.toml": [f'REALTIME_DRAIN_SECONDS = "{drain}"'],
@@ -171,9 +176,9 @@ def test_every_target_sets_the_same_drain_and_heartbeat(projects: list[Path]) ->
     for path in found(projects, "deploy/kubernetes/deployment.yaml"):
         env = {
             item["name"]: item["value"]
-            for item in yaml.safe_load(path.read_text())["spec"]["template"]["spec"][
-                "containers"
-            ][0]["env"]
+            for item in yaml.safe_load(path.read_text())["spec"]["template"]["spec"]["containers"][
+                0
+            ]["env"]
         }
         assert env["REALTIME_DRAIN_SECONDS"] == str(drain)
         assert env["REALTIME_HEARTBEAT_SECONDS"] == str(heartbeat)
@@ -225,14 +230,16 @@ def test_dockerfile_follows_the_pattern(projects: list[Path]) -> None:
         text = path.read_text()
         stages = re.findall(r"^FROM \S+", text, re.MULTILINE)
         assert len(stages) == 2, f"{path}: not two stages"
-        assert "uv sync --locked" in text and "UV_COMPILE_BYTECODE=1" in text, path
+        assert "uv sync --locked" in text, path
+        assert "UV_COMPILE_BYTECODE=1" in text, path
         assert re.search(r"^USER \d+:\d+$", text, re.MULTILINE), f"{path}: no numeric USER"
         assert re.search(r'^ENTRYPOINT \["tini", "--"\]$', text, re.MULTILINE), path
         cmd = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
         assert len(cmd) == 1, f"{path}: CMD is not in exec form"
-        assert json.loads(cmd[0])[1:] == ["serve", "--host", "0.0.0.0"], path
+        assert json.loads(cmd[0])[1:] == ["serve", "--host", ALL_INTERFACES], path
         (check,) = re.findall(r"^HEALTHCHECK .*\n\s+CMD (\[.*\])$", text, re.MULTILINE)
-        assert json.loads(check)[0] == "python" and "/healthz" in check, path
+        assert json.loads(check)[0] == "python", path
+        assert "/healthz" in check, path
 
 
 def test_every_target_that_runs_the_image_has_one(singles: dict[str, Path]) -> None:
@@ -251,7 +258,8 @@ def test_no_deploy_target_writes_no_deploy_files(tmp_path: Path) -> None:
 
 def test_compose_matches_its_schema(projects: list[Path]) -> None:
     files = found(projects, "compose.yaml")
-    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *map(str, files))
+    schema = ["--builtin-schema", "vendor.compose-spec"]
+    result = run(tool("check-jsonschema"), *schema, *map(str, files))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -272,9 +280,8 @@ def test_github_workflows_match_their_schema(projects: list[Path]) -> None:
         *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
         *found(projects, ".github/workflows/*.yml"),
     ]
-    result = run(
-        tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, workflows)
-    )
+    schema = ["--builtin-schema", "vendor.github-workflows"]
+    result = run(tool("check-jsonschema"), *schema, *map(str, workflows))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -293,7 +300,8 @@ def test_kubernetes_manifests_validate_strictly(projects: list[Path]) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     # An unknown kind is only a warning.
-    assert "WARN" not in output and "ERROR" not in output, output
+    assert "WARN" not in output, output
+    assert "ERROR" not in output, output
     assert output.count("passed") == len(manifests), output
 
 
@@ -311,7 +319,8 @@ def gateway_api_validator(folder: Path) -> Path:
     script.write_text(
         'import { readFileSync } from "node:fs";\n'
         'import { parse } from "yaml";\n'
-        'import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";\n'
+        "import { HTTPRoute } from "
+        '"@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";\n'
         "let failed = 0;\n"
         "for (const file of process.argv.slice(2)) {\n"
         "  try { new HTTPRoute(parse(readFileSync(file, 'utf8'))).validate(); }\n"
@@ -334,7 +343,10 @@ def test_httproute_matches_the_gateway_api(
     known = {
         "": {"apiVersion", "kind", "metadata", "spec"},
         "spec": {"parentRefs", "hostnames", "rules"},
-        "rule": {"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"},
+        "rule": {
+            *("name", "matches", "filters", "backendRefs"),
+            *("timeouts", "retry", "sessionPersistence"),
+        },
         "timeouts": {"request", "backendRequest"},
     }
     for path in routes:
@@ -412,7 +424,8 @@ def test_systemd_units_verify(projects: list[Path], tmp_path: Path) -> None:
         installed = [str(root / "etc/systemd/system" / unit.name) for unit in units]
         result = run("systemd-analyze", "verify", "--man=no", f"--root={root}", *installed)
         # systemd-analyze warns about unknown keys and bad values, and exits 0.
-        assert result.returncode == 0 and not result.stderr, f"{folder}:\n{result.stderr}"
+        assert result.returncode == 0, f"{folder}:\n{result.stderr}"
+        assert not result.stderr, f"{folder}:\n{result.stderr}"
 
 
 def test_socket_activation_only_where_the_server_takes_the_socket(projects: list[Path]) -> None:
@@ -459,7 +472,8 @@ def test_nginx_streams_pass_unbuffered(projects: list[Path]) -> None:
             streams = [block for block in blocks if "sse" in block or "ndjson" in block]
             assert bool(streams) == bool({"sse", "ndjson"} & set(protocols)), site
             for block in streams:
-                assert "proxy_buffering off;" in block and "gzip off;" in block, site
+                assert "proxy_buffering off;" in block, site
+                assert "gzip off;" in block, site
             assert ("$connection_upgrade" in text) == ("websocket" in protocols), site
 
 
@@ -469,7 +483,8 @@ def test_nginx_streams_pass_unbuffered(projects: list[Path]) -> None:
 def test_fly_toml_has_what_fly_needs(projects: list[Path]) -> None:
     for path in found(projects, "fly.toml"):
         fly = tomllib.loads(path.read_text())
-        assert fly["app"] and fly["kill_signal"] == "SIGTERM", path
+        assert fly["app"], path
+        assert fly["kill_signal"] == "SIGTERM", path
         assert fly["build"]["dockerfile"] == "Dockerfile", path
         service = fly["http_service"]
         assert service["internal_port"] == int(fly["env"]["PORT"]) == 8000, path
@@ -483,7 +498,8 @@ def test_fly_toml_has_what_fly_needs(projects: list[Path]) -> None:
 def test_procfile_binds_port_behind_the_router(projects: list[Path]) -> None:
     for path in found(projects, "Procfile"):
         lines = path.read_text().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("web: "), path
+        assert len(lines) == 1, path
+        assert lines[0].startswith("web: "), path
         words = shlex.split(lines[0].removeprefix("web: "))
-        assert words[-5:] == ["serve", "--host", "0.0.0.0", "--port", "$PORT"], path
+        assert words[-5:] == ["serve", "--host", ALL_INTERFACES, "--port", "$PORT"], path
         assert any(word.startswith("FORWARDED_ALLOW_IPS=") for word in words), path
