@@ -13,6 +13,7 @@ so that the number of combinations can grow with the choices.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
@@ -169,8 +170,15 @@ def ruff_findings(base: Path) -> dict[str, dict[str, list[str]]]:
 @pytest.fixture(scope="session")
 def renders(tmp_path_factory: pytest.TempPathFactory) -> Renders:
     """Every combination, rendered once on every core, then linted with ruff."""
-    template = template_copy(tmp_path_factory.mktemp("template"))
-    base = tmp_path_factory.mktemp("combinations")
+    return render_every_combination(tmp_path_factory.getbasetemp())
+
+
+@functools.cache
+def render_every_combination(basetemp: Path) -> Renders:
+    """Once per session (its base folder): test_deploy.py uses this fixture too, and
+    pytest would run a fixture once for each module that holds it."""
+    template = template_copy(basetemp / "template")
+    base = basetemp / "combinations"
     projects = {name: base / name / "project" for name in IDS}
     jobs = [
         (template, projects[name], answers) for name, answers in zip(IDS, COMBINATIONS, strict=True)
