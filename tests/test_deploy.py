@@ -42,7 +42,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 TARGETS: list[str] = [str(value) for value in choice_values(questions()["deploy"])]
 # The Kubernetes release the manifests are checked against.
-KUBERNETES_VERSION = "1.34.0"
+KUBERNETES_VERSION = "1.37.0"
 # The Gateway API's models, with a validator compiled from its CRDs' schemas.
 GATEWAY_API_MODELS = ["@kubernetes-models/gateway-api@2.0.0", "yaml@2.8.1"]
 # Platforms whose kill timeout is not in any file: Heroku sends SIGKILL 30 s after SIGTERM.
