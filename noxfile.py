@@ -36,6 +36,9 @@ VARIANTS: dict[str, dict[str, object]] = {
     "starlette-granian": {"server": "granian"},
     "starlette-hypercorn": {"server": "hypercorn"},
     "starlette-gunicorn": {"server": "gunicorn-uvicorn"},
+    # Each framework with every protocol, on its default server (docs/servers.md).
+    "aiohttp": {"framework": "aiohttp"},
+    "flask": {"framework": "flask"},
 }
 
 # The covering array: every pair of answers in at least one variant (tests/variants.py).
