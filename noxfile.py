@@ -42,6 +42,9 @@ VARIANTS: dict[str, dict[str, object]] = {
         "broker": "redis",
         "deploy": ["docker", "kubernetes", "nginx", "systemd", "fly", "procfile"],
     },
+    # Each framework with every protocol, on its default server (docs/servers.md).
+    "aiohttp": {"framework": "aiohttp"},
+    "flask": {"framework": "flask"},
 }
 
 # The covering array: every pair of answers in at least one variant (tests/variants.py).

@@ -39,6 +39,8 @@ async def run_connection(
     finally:
         subscriber.on_abort = None
         reading.cancel()
+        # Done before the adapter closes the connection that the reader reads from.
+        await asyncio.wait([reading])
 
 
 async def _read(subscriber: Subscriber, reader: Coroutine[Any, Any, None]) -> None:
