@@ -27,15 +27,11 @@ VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
     "sse-py313": {"protocols": ["sse"], "python_version": "3.13"},
     "websocket-py312": {"protocols": ["websocket"], "python_version": "3.12"},
-    "ndjson-websocket": {"protocols": ["ndjson", "websocket"]},
-    # Each broker with every protocol; their tests need the broker's server (see .ci/run).
-    "redis": {"broker": "redis"},
-    "postgres": {"broker": "postgres"},
-    "nats": {"broker": "nats"},
-    # Each server with every protocol (`default` is starlette-uvicorn); docs/servers.md.
-    "starlette-granian": {"server": "granian"},
-    "starlette-hypercorn": {"server": "hypercorn"},
-    "starlette-gunicorn": {"server": "gunicorn-uvicorn"},
+    # Each broker, on a server other than the default; their tests need the broker's
+    # server (see .ci/run). docs/brokers.md, docs/servers.md.
+    "redis-granian": {"broker": "redis", "server": "granian"},
+    "postgres-gunicorn": {"broker": "postgres", "server": "gunicorn-uvicorn"},
+    "nats-hypercorn": {"broker": "nats", "server": "hypercorn"},
     # Every deploy target, with a broker that lets them run several processes; its
     # tests run the app behind nginx and run the Dockerfile's and Procfile's commands.
     "deploy-all": {
