@@ -48,13 +48,9 @@ COVERING: dict[str, dict[str, object]] = json.loads(
     (ROOT / "tests" / "variants.json").read_text(encoding="utf-8")
 )
 
-# Variants that `nox` alone does not run: `default`, because the `tests` session
-# already runs the default project's full checks (tests/test_full.py); `aiohttp`,
-# until a known fault is fixed: on SIGTERM its WebSocket sends close 1001 but the
-# TCP connection sometimes stays open for the 10 s close timeout, so
-# tests/test_websocket.py::test_sigterm_closes_1001 fails in about half its runs.
-# Run either alone with `nox -s "variant(NAME)"`.
-NOT_BY_DEFAULT = {"default", "aiohttp"}
+# The variant that `nox` alone does not run: the `tests` session already runs the
+# default project's full checks (tests/test_full.py). `nox -s "variant(default)"` runs it.
+NOT_BY_DEFAULT = {"default"}
 
 # What CI runs.
 nox.options.sessions = [
