@@ -17,7 +17,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from tests.project import CHECKS, command_name, lowest_python, project_env  # noqa: E402
+from tests.project import CHECKS, STACKS, command_name, lowest_python, project_env  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv"
@@ -97,6 +97,25 @@ def covering(session: nox.Session, name: str) -> None:
     """
     check_variant(session, name, COVERING[name])
 
+
+
+@nox.session(tags=["stacks"])
+@nox.parametrize(
+    "stack",
+    [
+        nox.param(f"{framework}-{server}", id=f"{framework}-{server}")
+        for framework, servers in STACKS.items()
+        for server in servers
+    ],
+)
+def stack(session: nox.Session, stack: str) -> None:
+    """One framework on one of its servers, every protocol, in-memory broker, checked in full.
+
+    Not run by default (the named variants and the covering array already meet
+    every framework with every server): `nox -t stacks` runs them all.
+    """
+    framework, server = stack.split("-", 1)
+    check_variant(session, stack, {"framework": framework, "server": server})
 
 def check_variant(session: nox.Session, name: str, answers: dict[str, object]) -> None:
     sync(session, "render")
