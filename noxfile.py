@@ -98,7 +98,6 @@ def covering(session: nox.Session, name: str) -> None:
     check_variant(session, name, COVERING[name])
 
 
-
 @nox.session(tags=["stacks"])
 @nox.parametrize(
     "stack",
@@ -116,6 +115,7 @@ def stack(session: nox.Session, stack: str) -> None:
     """
     framework, server = stack.split("-", 1)
     check_variant(session, stack, {"framework": framework, "server": server})
+
 
 def check_variant(session: nox.Session, name: str, answers: dict[str, object]) -> None:
     sync(session, "render")

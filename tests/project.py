@@ -35,6 +35,7 @@ STACKS: dict[str, tuple[str, ...]] = {
     "flask": ("gunicorn-gthread",),
 }
 
+
 def render(
     dst: Path,
     answers: Mapping[str, object],
