@@ -39,6 +39,7 @@ VARIANTS: dict[str, dict[str, object]] = {
         "deploy": ["docker", "kubernetes", "nginx", "systemd", "fly", "procfile"],
     },
     # Each framework with every protocol, on its default server (docs/servers.md).
+    "fastapi": {"framework": "fastapi"},
     "aiohttp": {"framework": "aiohttp"},
     "flask": {"framework": "flask"},
 }
