@@ -31,6 +31,7 @@ CHECKS: tuple[tuple[str, ...], ...] = (
 # (tests/test_servers.py keeps this equal to copier.yml); a nox session each.
 STACKS: dict[str, tuple[str, ...]] = {
     "starlette": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
+    "fastapi": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
     "aiohttp": ("aiohttp",),
     "flask": ("gunicorn-gthread",),
 }
