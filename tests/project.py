@@ -27,6 +27,17 @@ CHECKS: tuple[tuple[str, ...], ...] = (
 )
 
 
+# Each framework and the servers copier.yml offers for it, the default first
+# (tests/test_servers.py keeps this equal to copier.yml); a nox session each.
+STACKS: dict[str, tuple[str, ...]] = {
+    "starlette": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
+    "fastapi": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
+    "litestar": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
+    "aiohttp": ("aiohttp",),
+    "flask": ("gunicorn-gthread",),
+}
+
+
 def render(
     dst: Path,
     answers: Mapping[str, object],

@@ -2,9 +2,12 @@
 
 The combinations come from copier.yml, so a new choice is tested as soon as
 it is offered: every value of each single-choice question, and every
-non-empty subset of each multiselect question, except `deploy`: every
-combination has every deploy target, whose files change little with the
-others (tests/test_deploy.py checks them with the tools that read them).
+non-empty subset of each multiselect question, with two exceptions that
+change little of the rest. `deploy`: every combination has every deploy
+target (tests/test_deploy.py checks their files with the tools that read
+them). `python_version`, which sets only the lowest Python and ruff's target:
+each combination of the others gets one version, in turn, so that each
+version meets every value of every other question.
 
 Every combination is rendered once for the session, on every core, and ruff
 lints them all in one call per command (each project with its own settings),
@@ -58,11 +61,15 @@ PROTOCOL_WORDS = {
 def combinations() -> Iterator[dict[str, Any]]:
     """Every combination of the values offered by copier.yml's choice questions."""
     offered: dict[str, list[Any]] = {}
+    pythons: list[Any] = []
     for name, spec in questions().items():
         if "choices" not in spec:
             continue
         values = choice_values(spec)
-        if name == "deploy":
+        if name == "python_version":
+            pythons = values
+            offered[name] = [None]
+        elif name == "deploy":
             offered[name] = [values]
         elif spec.get("multiselect"):
             subsets = (itertools.combinations(values, size) for size in range(1, len(values) + 1))
@@ -70,9 +77,21 @@ def combinations() -> Iterator[dict[str, Any]]:
         else:
             offered[name] = values
     specs = questions()
+    pairs: list[tuple[Any, Any]] = []
     for picked in itertools.product(*offered.values()):
         answers = dict(zip(offered, picked, strict=True))
         if all(choice_is_offered(specs[name], answers[name], answers) for name in offered):
+            pair = (answers["framework"], answers["server"])
+            if pair not in pairs:
+                pairs.append(pair)
+            # The version's index is a sum of one index per other question: hold any
+            # one value and the others still run through every version.
+            turn = (
+                offered["protocols"].index(answers["protocols"])
+                + offered["broker"].index(answers["broker"])
+                + pairs.index(pair)
+            )
+            answers["python_version"] = pythons[turn % len(pythons)]
             yield answers
 
 
@@ -229,6 +248,15 @@ def leftover_jinja() -> re.Pattern[str]:
 
 
 LEFTOVER = leftover_jinja()
+
+
+def test_each_python_version_meets_every_other_answer() -> None:
+    every = list(combinations())
+    versions = choice_values(questions()["python_version"])
+    for name in ("framework", "server", "broker", "protocols"):
+        for value in {str(answers[name]) for answers in every}:
+            met = {answers["python_version"] for answers in every if str(answers[name]) == value}
+            assert met == set(versions), (name, value, met)
 
 
 def test_every_protocol_is_known() -> None:

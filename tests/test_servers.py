@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import choice_is_offered, choice_values, questions
-from tests.project import ROOT
+from tests.project import ROOT, STACKS
 
 ASGI_FRAMEWORKS = ["starlette", "fastapi", "litestar", "quart", "django"]
 # Frameworks that bring a server of their own (aiohttp) or are WSGI (flask).
@@ -72,3 +72,16 @@ def test_every_server_is_documented() -> None:
     text = (ROOT / "docs" / "servers.md").read_text(encoding="utf-8")
     for server in servers():
         assert f"`{server}`" in text, f"docs/servers.md does not name `{server}`"
+
+
+def test_stacks_are_the_offered_pairs() -> None:
+    """The noxfile's `stack` sessions run each framework on each server offered for it."""
+    frameworks = [str(value) for value in choice_values(questions()["framework"])]
+    offered_pairs = {
+        (framework, server)
+        for framework in frameworks
+        for server in servers()
+        if offered(server, framework)
+    }
+    stacks = {(framework, server) for framework, names in STACKS.items() for server in names}
+    assert stacks == offered_pairs

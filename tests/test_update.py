@@ -43,9 +43,9 @@ OWNER_EDITS = [
     ),
     (
         "app.py",
-        "\ndef create_app(",
+        "\nasync def index(",
         "\nasync def owner(request: Request) -> Response:\n"
-        '    return JSONResponse({"owner": True})\n\n\ndef create_app(',
+        '    return JSONResponse({"owner": True})\n\n\nasync def index(',
     ),
 ]
 
