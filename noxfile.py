@@ -42,6 +42,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "fastapi": {"framework": "fastapi"},
     "aiohttp": {"framework": "aiohttp"},
     "flask": {"framework": "flask"},
+    "litestar": {"framework": "litestar"},
 }
 
 # The covering array: every pair of answers in at least one variant (tests/variants.py).

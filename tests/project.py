@@ -32,6 +32,7 @@ CHECKS: tuple[tuple[str, ...], ...] = (
 STACKS: dict[str, tuple[str, ...]] = {
     "starlette": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
     "fastapi": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
+    "litestar": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
     "quart": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
     "aiohttp": ("aiohttp",),
     "flask": ("gunicorn-gthread",),

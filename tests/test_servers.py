@@ -20,6 +20,10 @@ def servers() -> list[str]:
     return [str(value) for value in choice_values(questions()["server"])]
 
 
+def frameworks() -> list[str]:
+    return [str(value) for value in choice_values(questions()["framework"])]
+
+
 def offered(server: str, framework: str) -> bool:
     return choice_is_offered(questions()["server"], server, {"framework": framework})
 
@@ -44,6 +48,18 @@ def test_a_framework_server_is_offered_for_its_framework_only(server: str, frame
         pytest.skip(f"{server} is not offered yet")
     for other in [*ASGI_FRAMEWORKS, *OTHER_FRAMEWORKS]:
         assert offered(server, other) == (other == framework), (server, other)
+
+
+def test_every_framework_is_known_and_has_its_adapter() -> None:
+    for framework in frameworks():
+        assert framework in [*ASGI_FRAMEWORKS, *OTHER_FRAMEWORKS], framework
+        path = PACKAGE / f"{{% if framework == '{framework}' %}}app.py{{% endif %}}.jinja"
+        assert path.is_file(), f"no {path.relative_to(ROOT)}"
+
+
+def test_every_framework_is_served_by_some_server() -> None:
+    for framework in frameworks():
+        assert any(offered(server, framework) for server in servers()), framework
 
 
 def test_every_server_has_its_server_module() -> None:

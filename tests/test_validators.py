@@ -40,6 +40,12 @@ BAD_ANSWERS = [
     ),
     pytest.param(
         "package_name",
+        "litestar",
+        f"The package name 'litestar' {PACKAGE_RESERVED}",
+        id="pkg-shadow-framework",
+    ),
+    pytest.param(
+        "package_name",
         "9x",
         "The package name '9x' must start with a lowercase letter.",
         id="pkg-digit",
