@@ -41,6 +41,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     # Each framework with every protocol, on its default server (docs/servers.md).
     "aiohttp": {"framework": "aiohttp"},
     "flask": {"framework": "flask"},
+    "django": {"framework": "django"},
+    "django-daphne": {"framework": "django", "server": "daphne"},
 }
 
 # The covering array: every pair of answers in at least one variant (tests/variants.py).
