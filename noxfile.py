@@ -43,6 +43,9 @@ VARIANTS: dict[str, dict[str, object]] = {
     "aiohttp": {"framework": "aiohttp"},
     "flask": {"framework": "flask"},
     "litestar": {"framework": "litestar"},
+    "quart": {"framework": "quart"},
+    "django": {"framework": "django"},
+    "django-daphne": {"framework": "django", "server": "daphne"},
 }
 
 # The covering array: every pair of answers in at least one variant (tests/variants.py).

@@ -34,6 +34,7 @@ STACKS: dict[str, tuple[str, ...]] = {
     "fastapi": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
     "litestar": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
     "quart": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn"),
+    "django": ("uvicorn", "granian", "hypercorn", "gunicorn-uvicorn", "daphne"),
     "aiohttp": ("aiohttp",),
     "flask": ("gunicorn-gthread",),
 }

@@ -43,7 +43,8 @@ pytestmark = pytest.mark.timeout(1800)
 
 ANSWERS_FILE = ".copier-answers.yml"
 
-# How each protocol shows in a rendered project: its route in app.py, and the
+# How each protocol shows in a rendered project: its route in app.py (Django's: in
+# web/urls.py and web/consumers.py), and the
 # words that name its files. A protocol offered in copier.yml but missing here
 # fails test_every_protocol_is_known.
 PROTOCOL_ROUTES = {
@@ -306,7 +307,9 @@ def test_only_chosen_protocols_are_rendered(rendered: tuple[dict[str, Any], Path
     answers, project = rendered
     chosen = set(answers["protocols"])
     package = yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8"))["package_name"]
-    app = (project / "src" / package / "app.py").read_text(encoding="utf-8")
+    source = project / "src" / package
+    routing = [source / "app.py", source / "web" / "urls.py", source / "web" / "consumers.py"]
+    app = "\n".join(path.read_text(encoding="utf-8") for path in routing if path.is_file())
     for protocol, route in PROTOCOL_ROUTES.items():
         assert bool(route.search(app)) == (protocol in chosen), f"{protocol} route in app.py"
     unchosen = set().union(*(PROTOCOL_WORDS[p] for p in PROTOCOL_WORDS.keys() - chosen))

@@ -1,0 +1,1 @@
+"""The Django project: its settings, URLs, views and (with WebSocket) Channels consumer."""
