@@ -25,27 +25,31 @@ nox.options.default_venv_backend = "uv"
 # Named sets of answers; anything not given takes its default from copier.yml.
 VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
-    "sse-py313": {"protocols": ["sse"], "python_version": "3.13"},
-    "websocket-py312": {"protocols": ["websocket"], "python_version": "3.12"},
+    # One protocol alone, on another Python: the tests of the endpoints left out run too.
+    "django-sse-py313": {"framework": "django", "protocols": ["sse"], "python_version": "3.13"},
+    "quart-websocket-py312": {
+        "framework": "quart",
+        "protocols": ["websocket"],
+        "python_version": "3.12",
+    },
     # Each broker, on a server other than the default; their tests need the broker's
     # server (see .ci/run). docs/brokers.md, docs/servers.md.
-    "redis-granian": {"broker": "redis", "server": "granian"},
+    "litestar-redis-granian": {"framework": "litestar", "broker": "redis", "server": "granian"},
     "postgres-gunicorn": {"broker": "postgres", "server": "gunicorn-uvicorn"},
     "nats-hypercorn": {"broker": "nats", "server": "hypercorn"},
     # Every deploy target, with a broker that lets them run several processes; its
     # tests run the app behind nginx and run the Dockerfile's and Procfile's commands.
-    "deploy-all": {
+    "django-daphne-deploy-all": {
+        "framework": "django",
+        "server": "daphne",
         "broker": "redis",
         "deploy": ["docker", "kubernetes", "nginx", "systemd", "fly", "procfile"],
     },
-    # Each framework with every protocol, on its default server (docs/servers.md).
+    # The other frameworks with every protocol, on their default server. Every
+    # framework on every server it is offered: `nox -t stacks` (docs/testing.md).
     "fastapi": {"framework": "fastapi"},
     "aiohttp": {"framework": "aiohttp"},
     "flask": {"framework": "flask"},
-    "litestar": {"framework": "litestar"},
-    "quart": {"framework": "quart"},
-    "django": {"framework": "django"},
-    "django-daphne": {"framework": "django", "server": "daphne"},
 }
 
 # The covering array: every pair of answers in at least one variant (tests/variants.py).
