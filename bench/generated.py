@@ -1,11 +1,13 @@
-"""The generated app: the template's default project, rendered and installed in its own .venv.
+"""The generated app: the template's default project, or the same with another framework,
+rendered and installed in its own .venv.
 
-It runs the way its users run it, `<slug> serve`, on the project's own
-dependencies, resolved by uv when the benchmark starts.
+It runs the way its users run it, `<slug> serve` on the framework's default
+server, on the project's own dependencies, resolved by uv when the benchmark starts.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +23,28 @@ SETTINGS = {
 }
 
 
-def build(folder: Path) -> tuple[list[str], dict[str, str]]:
-    """Render and install the default project in `folder`; its serve command and environment."""
-    project = render(folder / "project", {})
+# The packages whose versions the table shows, where the project has them.
+PACKAGES = (
+    "starlette",
+    "fastapi",
+    "litestar",
+    "quart",
+    "django",
+    "channels",
+    "aiohttp",
+    "flask",
+    "flask-sock",
+    "uvicorn",
+    "gunicorn",
+    "uvloop",
+    "httptools",
+)
+
+
+def build(folder: Path, framework: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """Render and install a project in `folder`: the default one, or the default with
+    `framework`. Its serve command and environment."""
+    project = render(folder / "project", {} if framework is None else {"framework": framework})
     env = apply_env(project_env(lowest_python(project)))
     subprocess.run(
         ["uv", "sync", "--no-dev", "--quiet"],
@@ -37,15 +58,16 @@ def build(folder: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def versions(folder: Path) -> str:
-    """The server-side packages the generated project resolved to."""
+    """Python and the server-side packages the generated project resolved to."""
     project = folder / "project"
     python = project / ".venv" / "bin" / "python"
     code = (
-        "import importlib.metadata as m, platform; print(platform.python_version(), "
-        "*(f'{n} {m.version(n)}' for n in ('starlette', 'uvicorn', 'uvloop', 'httptools')), "
-        "sep=', ')"
+        "import importlib.metadata as m, json, platform; print(json.dumps("
+        "[platform.python_version(), {d.name.lower(): d.version for d in m.distributions()}]))"
     )
     result = subprocess.run(
         [str(python), "-c", code], capture_output=True, text=True, check=True, cwd=project
     )
-    return result.stdout.strip()
+    python_version, installed = json.loads(result.stdout)
+    found = [f"{name} {installed[name]}" for name in PACKAGES if name in installed]
+    return ", ".join([python_version, *found])

@@ -25,6 +25,7 @@ from typing import Any
 
 from bench import generated
 from bench.servers import Server, spawn, uvicorn_command
+from tests.project import STACKS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "bench"
@@ -33,7 +34,13 @@ PEERS = {
     "queue_wait": "bench.peers.queue_wait:app",
     "sse_starlette": "bench.peers.sse_starlette_app:app",
 }
+# `generated` is the default project (Starlette); `generated-<framework>`, the same with
+# another framework on its default server. Those are measured only when asked for.
+FRAMEWORK_APPS = {f"generated-{name}": name for name in STACKS if name != "starlette"}
 APPS = [*PEERS, "generated"]
+# One gunicorn gthread worker holds one stream per thread (its server.py's THREADS), and
+# the publishing requests need a thread too.
+FLASK_THREADS = 1000
 # The goals, as docs/benchmarks.md states them.
 CPU_FLOOR_GOAL = 1.3
 CPU_PEER_GOAL = 0.5
@@ -91,7 +98,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--hold-events", type=int, default=3, help="events sent to all held streams"
     )
     parser.add_argument(
-        "--apps", default=",".join(APPS), help=f"comma-separated subset of {','.join(APPS)}"
+        "--apps",
+        default=",".join(APPS),
+        help=f"comma-separated, from {','.join([*APPS, *FRAMEWORK_APPS])}; `all` for every one",
     )
     parser.add_argument("--concurrency", type=int, default=200, help="connections opened at once")
     parser.add_argument(
@@ -106,11 +115,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args(argv)
     args.apps = [name.strip() for name in args.apps.split(",") if name.strip()]
-    unknown = set(args.apps) - set(APPS)
+    if args.apps == ["all"]:
+        args.apps = [*APPS, *FRAMEWORK_APPS]
+    unknown = set(args.apps) - {*APPS, *FRAMEWORK_APPS}
     if unknown:
         parser.error(f"unknown apps: {', '.join(sorted(unknown))}")
     if min(args.subscribers, args.events, args.repeat, args.hold_events) < 1 or args.hold < 0:
         parser.error("counts must be positive")
+    if "generated-flask" in args.apps and args.subscribers >= FLASK_THREADS:
+        parser.error(
+            f"generated-flask has one gunicorn worker of {FLASK_THREADS} threads, a thread per "
+            f"open stream, and publishing needs one too: use --subscribers {FLASK_THREADS - 1} "
+            "or fewer"
+        )
     return args
 
 
@@ -252,6 +269,31 @@ def summarise(apps: dict[str, dict[str, Any]], held: dict[str, Any] | None) -> l
     return goals
 
 
+def compare_frameworks(apps: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each other framework's app beside the default (Starlette) one and the floor, as ratios."""
+
+    def figure(name: str, key: str) -> float | None:
+        value = apps.get(name, {}).get(key)
+        return float(value) if value is not None else None
+
+    return [
+        {
+            "app": name,
+            "cpu_vs_generated": ratio(
+                figure(name, "cpu_us_per_event"), figure("generated", "cpu_us_per_event")
+            ),
+            "cpu_vs_minimal": ratio(
+                figure(name, "cpu_us_per_event"), figure("minimal", "cpu_us_per_event")
+            ),
+            "kib_vs_generated": ratio(
+                figure(name, "kib_per_connection"), figure("generated", "kib_per_connection")
+            ),
+        }
+        for name in apps
+        if name in FRAMEWORK_APPS
+    ]
+
+
 def show(value: Any, digits: int = 1) -> str:
     if value is None:
         return "n/a"
@@ -289,11 +331,19 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {goal['what']} | {show(goal['value'], 2)} | {goal['goal']} | {show(goal['met'])} |"
         )
-    lines += [
-        "",
-        f"peers: {results['versions']['peers']}",
-        f"generated: {results['versions']['generated']}",
-    ]
+    if results["frameworks"]:
+        lines += [
+            "",
+            "| app | CPU / generated | CPU / minimal | KiB per idle conn / generated |",
+            "|---|---:|---:|---:|",
+        ]
+        for row in results["frameworks"]:
+            lines.append(
+                f"| {row['app']} | {show(row['cpu_vs_generated'], 2)} | "
+                f"{show(row['cpu_vs_minimal'], 2)} | {show(row['kib_vs_generated'], 2)} |"
+            )
+    lines.append("")
+    lines += [f"{name}: {found}" for name, found in results["versions"].items()]
     return "\n".join(lines)
 
 
@@ -328,10 +378,10 @@ def start_servers(
 ) -> dict[str, Server]:
     servers: dict[str, Server] = {}
     for name in args.apps:
-        if name == "generated":
-            log("rendering and installing the generated project ...")
-            command, env = generated.build(tmp)
-            results["versions"]["generated"] = generated.versions(tmp)
+        if name == "generated" or name in FRAMEWORK_APPS:
+            log(f"rendering and installing {name} ...")
+            command, env = generated.build(tmp / name, FRAMEWORK_APPS.get(name))
+            results["versions"][name] = generated.versions(tmp / name)
         else:
             command, env = uvicorn_command(PEERS[name]), dict(os.environ)
         servers[name] = Server(name, command, env, ROOT, tmp / f"{name}.log")
@@ -397,6 +447,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
         log(f"generated: holding {args.hold} streams ...")
         held = results["hold"] = hold(load, servers["generated"], args)
     results["goals"] = summarise(apps, held)
+    results["frameworks"] = compare_frameworks(apps)
     results["load_average"]["end"] = load_average()
     return results
 

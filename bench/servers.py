@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
@@ -91,18 +92,41 @@ class Server:
                 return
         raise RuntimeError(f"{self.name} did not listen within {STARTUP_SECONDS} s")
 
+    def processes(self) -> list[int]:
+        """The server's process and its descendants: gunicorn, for one, serves from a worker."""
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process has just ended
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        found = [self.pid]
+        for pid in found:
+            found.extend(children.get(pid, []))
+        return found
+
     def cpu_seconds(self) -> float:
-        """User plus system CPU time of the whole process, from /proc/<pid>/stat."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
-        # utime and stime are fields 14 and 15; the split starts at field 3.
-        return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+        """User plus system CPU time of the server's processes, from /proc/<pid>/stat."""
+        ticks = 0
+        for pid in self.processes():
+            with suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                # utime and stime are fields 14 and 15; the split starts at field 3.
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / TICKS_PER_SECOND
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError(f"no VmRSS for {self.name}")
+        """Resident memory of the server's processes, from /proc/<pid>/status."""
+        total = 0
+        for pid in self.processes():
+            with suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        if total == 0:
+            raise RuntimeError(f"no VmRSS for {self.name}")
+        return total
 
     def output(self, last: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-last:] if self.log.exists() else ""
