@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.conftest import choice_is_offered, choice_values, questions
+from tests.conftest import Render, choice_is_offered, choice_values, questions
 from tests.project import ROOT, STACKS
 
 ASGI_FRAMEWORKS = ["starlette", "fastapi", "litestar", "quart", "django"]
@@ -83,3 +85,12 @@ def test_stacks_are_the_offered_pairs() -> None:
     }
     stacks = {(framework, server) for framework, names in STACKS.items() for server in names}
     assert stacks == offered_pairs
+
+
+def test_flask_readme_states_the_capacity_its_server_has(render_project: Render) -> None:
+    """The capacity the README promises is the one server.py configures."""
+    project = render_project({"framework": "flask"})
+    server = (project / "src" / "realtime_app" / "server.py").read_text(encoding="utf-8")
+    (threads,) = re.findall(r"^THREADS = (\d+)$", server, flags=re.MULTILINE)
+    readme = " ".join((project / "README.md").read_text(encoding="utf-8").split())
+    assert f"at most **workers x {int(threads):,} open streams and WebSockets at once**" in readme
