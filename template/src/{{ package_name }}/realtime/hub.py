@@ -14,11 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Literal
 
 from .brokers import Broker, BrokerUnavailable, History
 from .events import Event, Frame, Reset
 from .metrics import Metrics
 from .subscriber import CloseReason, Subscriber
+
+# What /readyz says: `ready` is answered 200, the others 503.
+Readiness = Literal["ready", "draining", "broker_down"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +77,10 @@ class Hub:
         self._catching_up: asyncio.Task[None] | None = None
 
     @property
-    def is_ready(self) -> bool:
-        return self.broker.is_up and not self.draining
+    def readiness(self) -> Readiness:
+        if self.draining:
+            return "draining"
+        return "ready" if self.broker.is_up else "broker_down"
 
     async def start(self) -> None:
         self.metrics.broker_up.set(0)
