@@ -38,6 +38,14 @@ class Settings:
     max_message_bytes: int = 65536
     subscriber_buffer: int = 256
     drain_seconds: float = 10.0
+    # What clients can make the server hold: docs/limits.md.
+    history_bytes: int = 64 * 1024 * 1024
+    history_channels: int = 10_000
+    history_idle_seconds: float = 86_400.0
+    max_connections: int = 10_000
+    max_client_connections: int = 100
+    publish_rate: float = 50.0
+    publish_burst: int = 100
     namespace: str = DEFAULT_NAMESPACE
 
     @classmethod
@@ -74,6 +82,21 @@ class Settings:
                 "SUBSCRIBER_BUFFER", int, defaults.subscriber_buffer, 1, 1_000_000
             ),
             drain_seconds=number("DRAIN_SECONDS", float, defaults.drain_seconds, 0.0, 3600.0),
+            history_bytes=number(
+                "HISTORY_BYTES", int, defaults.history_bytes, 1024 * 1024, 1 << 40
+            ),
+            history_channels=number(
+                "HISTORY_CHANNELS", int, defaults.history_channels, 1, 100_000_000
+            ),
+            history_idle_seconds=number(
+                "HISTORY_IDLE_SECONDS", float, defaults.history_idle_seconds, 1.0, 31_536_000.0
+            ),
+            max_connections=number("MAX_CONNECTIONS", int, defaults.max_connections, 1, 1_000_000),
+            max_client_connections=number(
+                "MAX_CLIENT_CONNECTIONS", int, defaults.max_client_connections, 1, 1_000_000
+            ),
+            publish_rate=number("PUBLISH_RATE", float, defaults.publish_rate, 0.0, 1_000_000.0),
+            publish_burst=number("PUBLISH_BURST", int, defaults.publish_burst, 1, 1_000_000),
             namespace=_namespace(environ.get("REALTIME_NAMESPACE", defaults.namespace)),
         )
 

@@ -61,16 +61,23 @@ def checked_id(hub: Hub, value: str | None, name: str) -> str | None:
     return value
 
 
-def checked_last_event_id(hub: Hub, header: str | None, query: str | None) -> str | None:
-    """EventSource resends the last id it saw as a header; other clients use the query."""
-    return checked_id(hub, header or query, "the last event id")
+def checked_last_event_id(header: str | None, query: str | None) -> str | None:
+    """EventSource resends the last id it saw as a header; other clients use the query.
+
+    Not checked: a stream opens whatever the id, and starts with a reset when it
+    cannot resume from it (an EventSource never retries after a 4xx, so a broker
+    switch would otherwise end every open page for good).
+    """
+    return header or query
 
 
 def checked_limit(hub: Hub, raw: str | None) -> int:
     most = hub.history_size
     if raw is None:
         return min(DEFAULT_HISTORY_LIMIT, most)
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    # isdigit() alone also takes digits such as "¹" or full-width ones, which int() refuses
+    # or reads: only ASCII digits are a number here.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
         raise APIError(400, "bad_limit", f"limit must be a whole number from 1 to {most}")
     return int(raw)
 
@@ -79,6 +86,47 @@ def check_not_draining(hub: Hub) -> None:
     """A server that is shutting down opens no new stream or socket."""
     if hub.draining:
         raise APIError(503, "draining", "the server is shutting down; reconnect shortly")
+
+
+def connection_refusal(hub: Hub, client: str | None) -> APIError | None:
+    """Why a new stream or socket may not open now, if it may not."""
+    if hub.draining:
+        return APIError(503, "draining", "the server is shutting down; reconnect shortly")
+    limits = hub.limits
+    if hub.connection_count >= limits.max_connections:
+        return APIError(
+            503,
+            "too_many_connections",
+            f"this server holds its limit of {limits.max_connections} connections; retry shortly",
+            {"Retry-After": "5"},
+        )
+    if hub.clients.count(client) >= limits.max_client_connections:
+        return APIError(
+            429,
+            "too_many_connections",
+            f"at most {limits.max_client_connections} connections may be open from one address",
+            {"Retry-After": "5"},
+        )
+    return None
+
+
+def check_can_connect(hub: Hub, client: str | None) -> None:
+    """Open no stream past the connection limits, or while the server drains."""
+    refusal = connection_refusal(hub, client)
+    if refusal is not None:
+        raise refusal
+
+
+def check_publish_rate(hub: Hub, client: str | None) -> None:
+    """Refuse a publish over the client address's rate, saying when to try again."""
+    wait = hub.publish_rate.wait(client)
+    if wait:
+        raise APIError(
+            429,
+            "rate_limited",
+            f"at most {hub.limits.publish_rate:g} publishes a second from one address",
+            {"Retry-After": str(wait)},
+        )
 
 
 def check_json_content_type(content_type: str | None) -> None:

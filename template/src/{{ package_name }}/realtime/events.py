@@ -8,6 +8,7 @@ subscriber writes the same object. Never one JSON encode per client.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -18,27 +19,63 @@ def is_valid_channel(name: str) -> bool:
     return CHANNEL_PATTERN.fullmatch(name) is not None
 
 
+# Deeper JSON is refused: nothing real-time needs it, and a parser (ours or a
+# client's) that recurses per level can be made to fail by it.
+MAX_JSON_DEPTH = 64
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} is too large for a JSON number that others can read")
+    return value
+
+
 def parse_json(text: str | bytes) -> Any:
-    """Parse strict JSON that every wire format can carry.
+    """Parse strict JSON that every wire format and every client can carry.
 
     JSON between systems is UTF-8. Python's json module accepts NaN and
-    Infinity, and a lone surrogate such as "\\ud800", which no UTF-8 stream
-    can hold: all are refused here, once, rather than breaking every
-    subscriber's stream later. Raises ValueError.
+    Infinity, reads `1e999` as infinity (which it then writes as `Infinity`),
+    and accepts a lone surrogate such as "\\ud800", which no UTF-8 stream can
+    hold: all are refused here, once, rather than breaking every subscriber's
+    stream later. So is nesting deeper than MAX_JSON_DEPTH. Raises ValueError.
     """
     if isinstance(text, bytes):
         text = text.decode()
-    value = json.loads(text, parse_constant=_reject_constant)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Counting brackets is cheap and bounds the depth: most texts need no walk.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if "\\ud" in text or "\\uD" in text:
         try:
             dump_json(value).encode()
         except UnicodeEncodeError:
             raise ValueError("a lone surrogate is not valid JSON text") from None
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed value; walked without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        pending.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def dump_json(value: Any) -> str:

@@ -18,6 +18,8 @@ from typing import Literal
 
 from .brokers import Broker, BrokerUnavailable, History
 from .events import Event, Frame, Reset
+from .limits import ClientConnections, ConnectionLimits, PublishRate
+from .logs import RateLimitedLog
 from .metrics import Metrics
 from .subscriber import CloseReason, Subscriber
 
@@ -25,6 +27,8 @@ from .subscriber import CloseReason, Subscriber
 Readiness = Literal["ready", "draining", "broker_down"]
 
 logger = logging.getLogger(__name__)
+# A client can make itself a slow consumer as often as it likes: one line per interval.
+log_slow_consumer = RateLimitedLog(logger, logging.WARNING)
 
 # On shutdown, how long to wait for the broker to hand back events this process
 # published, so that its own subscribers get them before their streams end.
@@ -62,12 +66,16 @@ class Hub:
         buffer_size: int,
         history_size: int,
         heartbeat_seconds: float,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.broker = broker
         self.metrics = metrics
         self.buffer_size = buffer_size
         self.history_size = history_size
         self.heartbeat_seconds = heartbeat_seconds
+        self.limits = limits or ConnectionLimits()
+        self.clients = ClientConnections()
+        self.publish_rate = PublishRate(self.limits.publish_rate, self.limits.publish_burst)
         self.draining = False
         self._channels: dict[str, _Channel] = {}
         self._connections: set[Subscriber] = set()
@@ -100,8 +108,22 @@ class Hub:
 
     # Connections
 
-    def connect(self, protocol: str, *, wants_heartbeat: bool) -> Subscriber:
-        subscriber = Subscriber(protocol, self.buffer_size, wants_heartbeat=wants_heartbeat)
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def connect(
+        self, protocol: str, *, wants_heartbeat: bool, client: str | None = None
+    ) -> Subscriber:
+        """A new connection; `client` is its address, counted against its own limit."""
+        subscriber = Subscriber(
+            protocol,
+            self.buffer_size,
+            wants_heartbeat=wants_heartbeat,
+            client=client,
+            max_queued=self.buffer_size + self.history_size,
+        )
+        self.clients.opened(client)
         self._connections.add(subscriber)
         self._no_connections.clear()
         self.metrics.connections.labels(protocol).inc()
@@ -114,6 +136,7 @@ class Hub:
             self.unsubscribe(subscriber, channel)
         if subscriber in self._connections:
             self._connections.remove(subscriber)
+            self.clients.closed(subscriber.client)
             self.metrics.connections.labels(subscriber.protocol).dec()
             if not self._connections:
                 self._no_connections.set()
@@ -138,7 +161,7 @@ class Hub:
             return
         subscriber.begin_replay(channel)
         try:
-            history = await self.broker.history(channel, last_event_id, self.history_size)
+            history = await self._history_since(channel, last_event_id)
         except BaseException:
             subscriber.end_replay(channel, [], None)
             self.unsubscribe(subscriber, channel)
@@ -151,6 +174,19 @@ class Hub:
         if not history.exact:
             replay.insert(0, Reset(channel))
         subscriber.end_replay(channel, replay, after)
+
+    async def _history_since(self, channel: str, last_event_id: str) -> History:
+        """What a client missed after the last id it saw.
+
+        An id this broker could not have made (garbage, or one from another broker
+        after a switch) cannot be resumed from either: the client is reset.
+        """
+        try:
+            self.broker.parse_id(last_event_id)
+        except ValueError:
+            kept = await self.broker.history(channel, None, self.history_size)
+            return History(kept.events, exact=False)
+        return await self.broker.history(channel, last_event_id, self.history_size)
 
     def unsubscribe(self, subscriber: Subscriber, channel: str) -> None:
         if channel not in subscriber.channels:
@@ -198,12 +234,17 @@ class Hub:
         state.last_id = event.id
         for subscriber in state.listeners:
             if not subscriber.push(event):
-                self.metrics.slow_consumer_disconnects.inc()
-                logger.warning(
-                    "closed a slow %s consumer: more than %d events behind",
-                    subscriber.protocol,
-                    self.buffer_size,
-                )
+                self.cut_slow_consumer(subscriber)
+
+    def cut_slow_consumer(self, subscriber: Subscriber) -> None:
+        """Count and log a subscriber that the queue limits have just closed."""
+        self.metrics.slow_consumer_disconnects.inc()
+        log_slow_consumer(
+            "closed a slow %s consumer: more than %d events, or %d frames, waiting",
+            subscriber.protocol,
+            self.buffer_size,
+            self.buffer_size + self.history_size,
+        )
 
     # The broker's connection
 
@@ -241,8 +282,9 @@ class Hub:
             found = await self.broker.history(channel, state.last_id, self.history_size)
             if not found.exact:
                 logger.warning("events on a channel were lost while the broker was away")
-                for subscriber in state.listeners:
-                    subscriber.send(Reset(channel))
+                for subscriber in list(state.listeners):
+                    if not subscriber.send(Reset(channel)):
+                        self.cut_slow_consumer(subscriber)
                 state.last_key = state.last_id = None
             for event in found.events:
                 self._fan_out(state, event)

@@ -25,8 +25,10 @@ class Subscriber:
     """The frames waiting for one connection, and the one writer task that takes them.
 
     The hub appends frames and wakes the writer; the writer takes everything
-    queued at once, so a burst costs one write. Only live events count against
-    the limit: history replayed on resume is bounded by the history size.
+    queued at once, so a burst costs one write. At most `limit` live events may
+    wait; and since a client can make the server queue other frames too
+    (replies to its own messages, replayed history), at most `max_queued`
+    frames of any kind. Past either, the client is too slow and is cut.
     """
 
     __slots__ = (
@@ -36,23 +38,36 @@ class Subscriber:
         "_heartbeat_due",
         "_limit",
         "_live",
+        "_max_queued",
         "_replaying",
         "_waiter",
         "channels",
+        "client",
         "close_reason",
         "on_abort",
         "protocol",
         "wants_heartbeat",
     )
 
-    def __init__(self, protocol: str, limit: int, *, wants_heartbeat: bool) -> None:
+    def __init__(
+        self,
+        protocol: str,
+        limit: int,
+        *,
+        wants_heartbeat: bool,
+        client: str | None = None,
+        max_queued: int | None = None,
+    ) -> None:
         self.protocol = protocol
+        # The client's address, counted against its own limit of connections.
+        self.client = client
         self.channels: set[str] = set()
         self.wants_heartbeat = wants_heartbeat
         self.close_reason: CloseReason | None = None
         # Called when the writer may be stuck in a write to a client that stopped reading.
         self.on_abort: Callable[[], object] | None = None
         self._limit = limit
+        self._max_queued = limit if max_queued is None else max_queued
         self._buffer: list[Frame] = []
         self._live = 0
         self._active = False
@@ -78,7 +93,7 @@ class Subscriber:
                 if event.key <= fence:
                     return True
                 del self._fences[event.channel]
-        if self._live >= self._limit:
+        if self._live >= self._limit or len(self._buffer) >= self._max_queued:
             self.close(CloseReason.SLOW)
             return False
         self._live += 1
@@ -90,11 +105,20 @@ class Subscriber:
             self._wake()
         return True
 
-    def send(self, frame: Frame) -> None:
-        """Queue a frame that is not a live event: a reply, a reset, replayed history."""
-        if self.close_reason is None:
-            self._buffer.append(frame)
-            self._wake()
+    def send(self, frame: Frame) -> bool:
+        """Queue a frame that is not a live event: a reply or a reset.
+
+        False when this made the subscriber a slow consumer: a client that keeps
+        sending and never reads is cut whatever it sends.
+        """
+        if self.close_reason is not None:
+            return True
+        if len(self._buffer) >= self._max_queued:
+            self.close(CloseReason.SLOW)
+            return False
+        self._buffer.append(frame)
+        self._wake()
+        return True
 
     def begin_replay(self, channel: str) -> None:
         self._replaying[channel] = []

@@ -45,6 +45,22 @@ class History:
     exact: bool
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryLimits:
+    """How much history a broker keeps, so that no client can make it keep more.
+
+    `size` events per channel; `max_bytes` of event data in all (the in-memory
+    broker per process, NATS per stream); at most `channels` channels (in
+    memory); and a channel nobody has published to for `idle_seconds` loses its
+    history. docs/limits.md gives each engine's worst case.
+    """
+
+    size: int
+    max_bytes: int
+    channels: int
+    idle_seconds: float
+
+
 class BrokerEvents(Protocol):
     """What a broker tells the hub that started it."""
 
