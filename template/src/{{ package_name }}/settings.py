@@ -39,6 +39,18 @@ class Settings:
     subscriber_buffer: int = 256
     drain_seconds: float = 10.0
     namespace: str = DEFAULT_NAMESPACE
+    # Connection limits the server enforces
+    # The most bytes of a request's head (request line and headers): 431 past it.
+    max_header_bytes: int = 16384
+    # The most header fields in a request: 431 past it.
+    max_headers: int = 100
+    # How long an idle keep-alive connection stays open between two requests.
+    keep_alive_seconds: float = 75.0
+    # How long a client has to send a whole request head, from when it connects or
+    # starts the head: then the connection is closed.
+    header_timeout_seconds: float = 20.0
+    # How long a client has to send a whole request body once its head is in.
+    body_timeout_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -75,6 +87,20 @@ class Settings:
             ),
             drain_seconds=number("DRAIN_SECONDS", float, defaults.drain_seconds, 0.0, 3600.0),
             namespace=_namespace(environ.get("REALTIME_NAMESPACE", defaults.namespace)),
+            # Connection limits the server enforces
+            max_header_bytes=number(
+                "MAX_HEADER_BYTES", int, defaults.max_header_bytes, 8192, 1024 * 1024
+            ),
+            max_headers=number("MAX_HEADERS", int, defaults.max_headers, 10, 1000),
+            keep_alive_seconds=number(
+                "KEEP_ALIVE_SECONDS", float, defaults.keep_alive_seconds, 1.0, 3600.0
+            ),
+            header_timeout_seconds=number(
+                "HEADER_TIMEOUT_SECONDS", float, defaults.header_timeout_seconds, 1.0, 3600.0
+            ),
+            body_timeout_seconds=number(
+                "BODY_TIMEOUT_SECONDS", float, defaults.body_timeout_seconds, 1.0, 3600.0
+            ),
         )
 
 
