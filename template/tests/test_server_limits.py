@@ -29,6 +29,31 @@ MANY_SOCKETS = 2000
 MIB = 1024 * 1024
 # Short deadlines, so that a test waits for them to pass.
 SHORT = {"keep_alive_seconds": "2", "header_timeout_seconds": "1", "body_timeout_seconds": "1"}
+ANSWERS = Path(__file__).resolve().parent.parent / ".copier-answers.yml"
+
+
+def server_name() -> str:
+    """The server this project runs on, as its answers file says."""
+    for line in ANSWERS.read_text().splitlines():
+        if line.startswith("server:"):
+            return line.partition(":")[2].strip()
+    return ""
+
+
+# Deadlines a server has no option for, and that this project does not add to it yet
+# (docs/limits): expected to fail there, and to say so once they no longer do.
+NOT_ENFORCED = {
+    "a new connection's time to send its first request": {"granian"},
+    "a body's time": {"granian", "hypercorn", "aiohttp"},
+}
+
+
+def unless_enforced(limit: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(
+        server_name() in NOT_ENFORCED[limit],
+        reason=f"{server_name()} has no limit on {limit}",
+        strict=True,
+    )
 
 
 def healthy(server: Server) -> None:
@@ -104,6 +129,7 @@ def test_a_head_within_the_limits_is_served(server: Server) -> None:
     assert response.status_code == 200, response.text
 
 
+@unless_enforced("a new connection's time to send its first request")
 def test_a_connection_that_sends_nothing_is_closed(limited: Server) -> None:
     with raw_connect(limited) as sock:
         closed_by_server(sock)
@@ -118,6 +144,7 @@ def test_a_head_sent_a_byte_at_a_time_is_closed(limited: Server) -> None:
     healthy(limited)
 
 
+@unless_enforced("a body's time")
 def test_a_body_sent_a_byte_at_a_time_is_closed(limited: Server) -> None:
     request = (
         f"POST /channels/slow/events HTTP/1.1\r\nHost: 127.0.0.1:{limited.port}\r\n"
