@@ -47,6 +47,18 @@ class Settings:
     publish_rate: float = 50.0
     publish_burst: int = 100
     namespace: str = DEFAULT_NAMESPACE
+    # Connection limits the server enforces
+    # The most bytes of a request's head (request line and headers): 431 past it.
+    max_header_bytes: int = 16384
+    # The most header fields in a request: 431 past it.
+    max_headers: int = 100
+    # How long an idle keep-alive connection stays open between two requests.
+    keep_alive_seconds: float = 75.0
+    # How long a client has to send a whole request head, from when it connects or
+    # starts the head: then the connection is closed.
+    header_timeout_seconds: float = 20.0
+    # How long a client has to send a whole request body once its head is in.
+    body_timeout_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -98,6 +110,20 @@ class Settings:
             publish_rate=number("PUBLISH_RATE", float, defaults.publish_rate, 0.0, 1_000_000.0),
             publish_burst=number("PUBLISH_BURST", int, defaults.publish_burst, 1, 1_000_000),
             namespace=_namespace(environ.get("REALTIME_NAMESPACE", defaults.namespace)),
+            # Connection limits the server enforces
+            max_header_bytes=number(
+                "MAX_HEADER_BYTES", int, defaults.max_header_bytes, 8192, 1024 * 1024
+            ),
+            max_headers=number("MAX_HEADERS", int, defaults.max_headers, 10, 1000),
+            keep_alive_seconds=number(
+                "KEEP_ALIVE_SECONDS", float, defaults.keep_alive_seconds, 1.0, 3600.0
+            ),
+            header_timeout_seconds=number(
+                "HEADER_TIMEOUT_SECONDS", float, defaults.header_timeout_seconds, 1.0, 3600.0
+            ),
+            body_timeout_seconds=number(
+                "BODY_TIMEOUT_SECONDS", float, defaults.body_timeout_seconds, 1.0, 3600.0
+            ),
         )
 
 
