@@ -112,6 +112,16 @@ async def refused_stream(server: Server, protocol: str) -> httpx.Response | tupl
         return await client.get(f"/channels/{channel}/{protocol}")
 
 
+async def assert_serves(server: Server, protocol: str) -> None:
+    channel = unique_channel()
+    async with listen(server, protocol, channel) as listener, async_client(server) as client:
+        response = await client.post(
+            f"/channels/{channel}/events", content=b"1", headers=JSON_HEADERS
+        )
+        assert response.status_code == 202, response.text
+        assert (await listener.next_event())[1] == 1
+
+
 def assert_refused(answer: httpx.Response | tuple[Any, int | None], status: int) -> None:
     if isinstance(answer, httpx.Response):
         assert_error(answer, status, "too_many_connections")
@@ -137,8 +147,7 @@ def test_connections_past_the_process_limit_are_refused(
         ):
             assert_refused(await refused_stream(server, protocol), 503)
         # Both closed: there is room again.
-        async with listen(server, protocol, unique_channel()) as listener:
-            await listener.still_open()
+        await assert_serves(server, protocol)
 
     asyncio.run(scenario())
 
@@ -155,8 +164,8 @@ def test_connections_past_the_address_limit_are_refused(
             listen(server, protocol, unique_channel()),
         ):
             assert_refused(await refused_stream(server, protocol), 429)
-        async with listen(server, protocol, unique_channel()) as listener:
-            await listener.still_open()
+        # Both closed: there is room again.
+        await assert_serves(server, protocol)
 
     asyncio.run(scenario())
 

@@ -44,7 +44,6 @@ def server_name() -> str:
 # (docs/limits): expected to fail there, and to say so once they no longer do.
 NOT_ENFORCED = {
     "a new connection's time to send its first request": {"granian"},
-    "a body's time": {"granian", "hypercorn", "aiohttp"},
 }
 
 
@@ -144,7 +143,6 @@ def test_a_head_sent_a_byte_at_a_time_is_closed(limited: Server) -> None:
     healthy(limited)
 
 
-@unless_enforced("a body's time")
 def test_a_body_sent_a_byte_at_a_time_is_closed(limited: Server) -> None:
     request = (
         f"POST /channels/slow/events HTTP/1.1\r\nHost: 127.0.0.1:{limited.port}\r\n"

@@ -7,6 +7,7 @@ into its framework's JSON response.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
@@ -142,6 +143,16 @@ def too_large(limit: int) -> APIError:
     )
 
 
+def body_timeout(timeout: float) -> APIError:
+    # The rest of the body may still come: the connection cannot carry another request.
+    return APIError(
+        408,
+        "body_timeout",
+        f"the body must arrive within {timeout:g} seconds",
+        {"Connection": "close"},
+    )
+
+
 def declares_too_much(content_length: str | None, limit: int) -> bool:
     return content_length is not None and content_length.isdigit() and int(content_length) > limit
 
@@ -161,19 +172,26 @@ async def read_json_body(
     content_length: str | None,
     chunks: AsyncIterable[bytes],
     limit: int,
+    time_limit: float,
 ) -> str:
     """A publish body as compact JSON text, read no further than `limit` bytes.
 
     Reads in chunks and stops early, since a chunked body declares no length.
+    A body that takes longer than `time_limit` seconds is refused: some servers
+    give a slow body no deadline of their own.
     """
     check_json_content_type(content_type)
     if declares_too_much(content_length, limit):
         raise too_large(limit)
     body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            break
+    try:
+        async with asyncio.timeout(time_limit):
+            async for chunk in chunks:
+                body += chunk
+                if len(body) > limit:
+                    break
+    except TimeoutError:
+        raise body_timeout(time_limit) from None
     return parsed_body(bytes(body), limit)
 
 
