@@ -51,8 +51,10 @@ class HistoryLimits:
 
     `size` events per channel; `max_bytes` of event data in all (the in-memory
     broker per process, NATS per stream); at most `channels` channels (in
-    memory); and a channel nobody has published to for `idle_seconds` loses its
-    history. docs/limits.md gives each engine's worst case.
+    memory and PostgreSQL); and a channel nobody has published to for
+    `idle_seconds` loses its history (NATS: each message that old). Redis has
+    no byte or key cap of its own kind: its `maxmemory` bounds it.
+    docs/limits.md and docs/limits-brokers.md give each engine's worst case.
     """
 
     size: int
