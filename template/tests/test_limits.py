@@ -174,7 +174,7 @@ def test_connections_past_the_address_limit_are_refused(
 
 
 def test_publishes_past_the_rate_are_429(start_server: StartServer) -> None:
-    server = start_server(publish_rate="0.5", publish_burst="3")
+    server = start_server(publish_rate="0.01", publish_burst="3")
     channel = unique_channel()
     with http_client(server) as client:
         for n in range(3):
@@ -189,7 +189,7 @@ def test_publishes_past_the_rate_are_429(start_server: StartServer) -> None:
 
 @pytest.mark.skipif("websocket" not in PROTOCOLS, reason="the project serves no WebSocket")
 def test_websocket_publishes_past_the_rate_get_an_error(start_server: StartServer) -> None:
-    server = start_server(publish_rate="0.5", publish_burst="2")
+    server = start_server(publish_rate="0.01", publish_burst="2")
     channel = unique_channel()
 
     async def scenario() -> None:
