@@ -39,6 +39,7 @@ class Settings:
     subscriber_buffer: int = 256
     drain_seconds: float = 10.0
     # What clients can make the server hold: docs/limits.md.
+    write_timeout_seconds: float = 30.0
     history_bytes: int = 64 * 1024 * 1024
     history_channels: int = 10_000
     history_idle_seconds: float = 86_400.0
@@ -94,6 +95,9 @@ class Settings:
                 "SUBSCRIBER_BUFFER", int, defaults.subscriber_buffer, 1, 1_000_000
             ),
             drain_seconds=number("DRAIN_SECONDS", float, defaults.drain_seconds, 0.0, 3600.0),
+            write_timeout_seconds=number(
+                "WRITE_TIMEOUT_SECONDS", float, defaults.write_timeout_seconds, 1.0, 3600.0
+            ),
             history_bytes=number(
                 "HISTORY_BYTES", int, defaults.history_bytes, 1024 * 1024, 1 << 40
             ),

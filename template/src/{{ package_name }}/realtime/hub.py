@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from typing import Literal
 
 from .brokers import Broker, BrokerUnavailable, History
@@ -66,6 +67,7 @@ class Hub:
         buffer_size: int,
         history_size: int,
         heartbeat_seconds: float,
+        write_timeout_seconds: float = 30.0,
         limits: ConnectionLimits | None = None,
     ) -> None:
         self.broker = broker
@@ -73,6 +75,8 @@ class Hub:
         self.buffer_size = buffer_size
         self.history_size = history_size
         self.heartbeat_seconds = heartbeat_seconds
+        # A write that has not finished after this many heartbeats cuts its client.
+        self.stalled_beats = max(1, math.ceil(write_timeout_seconds / heartbeat_seconds))
         self.limits = limits or ConnectionLimits()
         self.clients = ClientConnections()
         self.publish_rate = PublishRate(self.limits.publish_rate, self.limits.publish_burst)
@@ -240,10 +244,12 @@ class Hub:
         """Count and log a subscriber that the queue limits have just closed."""
         self.metrics.slow_consumer_disconnects.inc()
         log_slow_consumer(
-            "closed a slow %s consumer: more than %d events, or %d frames, waiting",
+            "closed a slow %s consumer: more than %d events, or %d frames, waiting, "
+            "or a write stuck for %.0f s",
             subscriber.protocol,
             self.buffer_size,
             self.buffer_size + self.history_size,
+            self.stalled_beats * self.heartbeat_seconds,
         )
 
     # The broker's connection
@@ -326,6 +332,13 @@ class Hub:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
+            stalled: list[Subscriber] = []
             for subscriber in self._connections:
                 if subscriber.wants_heartbeat:
                     subscriber.heartbeat()
+                if subscriber.write_stalled() >= self.stalled_beats and not subscriber.closed:
+                    stalled.append(subscriber)
+            # Closing one may end its connection at once: not while iterating them all.
+            for subscriber in stalled:
+                subscriber.close(CloseReason.SLOW)
+                self.cut_slow_consumer(subscriber)

@@ -33,6 +33,8 @@ class Subscriber:
 
     __slots__ = (
         "_active",
+        "_batches",
+        "_batches_seen",
         "_buffer",
         "_fences",
         "_heartbeat_due",
@@ -40,7 +42,9 @@ class Subscriber:
         "_live",
         "_max_queued",
         "_replaying",
+        "_stalled",
         "_waiter",
+        "_writing",
         "channels",
         "client",
         "close_reason",
@@ -73,6 +77,12 @@ class Subscriber:
         self._active = False
         self._heartbeat_due = False
         self._waiter: asyncio.Future[None] | None = None
+        # Whether the writer holds frames it took and has not finished writing, how
+        # many batches it took, and for how many heartbeats in a row it made no progress.
+        self._writing = False
+        self._batches = 0
+        self._batches_seen = 0
+        self._stalled = 0
         # Live events that arrive while a channel's history is being read.
         self._replaying: dict[str, list[Event]] = {}
         # After a replay, the key of its last event: a live copy of a replayed event
@@ -145,6 +155,20 @@ class Subscriber:
             self._wake()
         self._active = False
 
+    def write_stalled(self) -> int:
+        """Called every heartbeat: for how many beats in a row one write has not finished.
+
+        A client that stops reading leaves its writer stuck in a write: on a
+        server whose writes wait for the client, nothing else would ever
+        queue up behind it to show that the client is too slow.
+        """
+        if self._writing and self._batches == self._batches_seen:
+            self._stalled += 1
+        else:
+            self._stalled = 0
+        self._batches_seen = self._batches
+        return self._stalled
+
     def close(self, reason: CloseReason) -> None:
         if self.close_reason is not None:
             return
@@ -159,19 +183,25 @@ class Subscriber:
         """Wait for frames; an empty list means a heartbeat is due.
 
         Raises SubscriberClosed once the hub has closed it and, when draining,
-        everything queued before has been taken.
+        everything queued before has been taken. Called again, it means that
+        what it returned before has been written.
         """
+        self._writing = False
         while True:
             if self._buffer:
                 frames = self._buffer
                 self._buffer = []
                 self._live = 0
                 self._active = True
+                self._writing = True
+                self._batches += 1
                 return frames
             if self.close_reason is not None:
                 raise SubscriberClosed(self.close_reason)
             if self._heartbeat_due:
                 self._heartbeat_due = False
+                self._writing = True
+                self._batches += 1
                 return []
             self._waiter = asyncio.get_running_loop().create_future()
             try:
