@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import httpx
 import pytest
 
 from .conftest import COMMAND, Server, StartServer, free_port
-from .helpers import DEADLINE, TIMEOUT, raw_connect, read_head
+from .helpers import DEADLINE, TIMEOUT, raw_connect, read_head, wait_until
 
 # More than the ~1,100 idle or slowloris sockets that once made a threaded server
 # unavailable; well below the open-file limit of a test run.
@@ -225,3 +226,45 @@ def test_a_bad_limit_stops_start_up_with_one_line_naming_it(name: str, value: st
     assert result.returncode == 2, f"{name}={value!r}: exit {result.returncode}\n{result.stderr}"
     assert len(lines) == 1, f"{name}={value!r}: stderr is not one line:\n{result.stderr}"
     assert name in lines[0], f"{name}={value!r}: the line does not name the variable: {lines}"
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (gunicorn's workers), from /proc."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            pids += process_tree(int(child))
+    return pids
+
+
+@pytest.mark.skipif(
+    server_name() not in ("uvicorn", "gunicorn-uvicorn"),
+    reason="uvloop drops clients silently at the open-file limit; other servers log it",
+)
+def test_at_the_open_file_limit_new_clients_are_closed_and_logged(
+    start_server: StartServer,
+) -> None:
+    server = start_server()
+    for pid in process_tree(server.process.pid):
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (300, 300))
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(260):
+            socks.append(socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE))
+        wait_until(
+            lambda: "near the open-file limit" in server.output(),
+            "a log line about connections closed at the open-file limit",
+        )
+    finally:
+        for sock in socks:
+            sock.close()
+    wait_until(lambda: httpx_ok(server), "the server to answer again")
+    assert server.output().count("near the open-file limit") == 1, server.output()[-2000:]
+
+
+def httpx_ok(server: Server) -> bool:
+    try:
+        return httpx.get(f"{server.url}/healthz", timeout=TIMEOUT).status_code == 200
+    except httpx.TransportError:
+        return False
