@@ -51,14 +51,14 @@ def open_raw(server: Server, protocol: str, channel: str, *, rcvbuf: int = 4096)
     return raw_get(server, f"/channels/{channel}/{protocol}", headers, rcvbuf=rcvbuf)
 
 
-def server_holds(server: Server, sock: socket.socket) -> bool:
+def server_holds(server: Server, port: int) -> bool:
     """Whether a process still has the server's end of this client's connection open.
 
     The kernel lists each end of a loopback connection; the end a process has
     let go of (closed, or orphaned with data still on its way) has no inode.
     """
     ends = {
-        (f"0100007F:{server.port:04X}", f"0100007F:{sock.getsockname()[1]:04X}"),
+        (f"0100007F:{server.port:04X}", f"0100007F:{port:04X}"),
     }
     with open("/proc/net/tcp") as table:
         for line in table.readlines()[1:]:
@@ -141,8 +141,9 @@ def test_a_cut_slow_consumer_loses_its_connection_at_once(
             wait_for_metric(server, "realtime_connections", f'protocol="{protocol}"', 0)
             wait_for_metric(server, "realtime_subscribers", "", 0)
             # ...and so is its socket, although the client has read nothing yet.
+            port = slow.getsockname()[1]
             wait_until(
-                lambda: not server_holds(server, slow),
+                lambda: not server_holds(server, port),
                 "the server to let go of the connection of a client it cut",
             )
         assert read_until_closed(slow) in ("eof", "reset")
@@ -163,8 +164,9 @@ def test_many_cut_slow_consumers_log_one_line(start_server: StartServer) -> None
             publish_until_cut(server, channel, REPEATS)
             for protocol in PROTOCOLS:
                 wait_for_metric(server, "realtime_connections", f'protocol="{protocol}"', 0)
+            ports = [sock.getsockname()[1] for sock in clients]
             wait_until(
-                lambda: not any(server_holds(server, sock) for sock in clients),
+                lambda: not any(server_holds(server, port) for port in ports),
                 "the server to let go of the connections of the clients it cut",
             )
     finally:
@@ -192,10 +194,11 @@ def test_publish_bodies_cut_short_log_no_traceback(server: Server) -> None:
             clients.append(sock)
         # Long enough for the server to be reading each body.
         time.sleep(0.2)
+        ports = [sock.getsockname()[1] for sock in clients]
         for sock in clients:
             sock.close()
         wait_until(
-            lambda: not any(server_holds(server, sock) for sock in clients),
+            lambda: not any(server_holds(server, port) for port in ports),
             "the server to close the connections of the bodies cut short",
         )
     with http_client(server) as client:
