@@ -230,4 +230,3 @@ def test_stream_clients_that_reset_mid_write_log_no_traceback(
             sock.close()
     with http_client(server) as client:
         assert client.get("/healthz").status_code == 200
-

@@ -41,7 +41,7 @@ def reset_on_close(sock: Any) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def transport_dropper(transport: asyncio.BaseTransport) -> Drop:
+def transport_dropper(transport: asyncio.WriteTransport) -> Drop:
     """Drop an asyncio transport's connection at once, whatever it still has to write."""
 
     def drop() -> None:
