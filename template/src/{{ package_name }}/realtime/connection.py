@@ -4,18 +4,64 @@ The writer is the request's task; the reader only waits for the client to
 send something or leave. When the hub finds the client too slow, the writer
 may be stuck in a write that the client will never read, so the hub cancels
 it, and this turns that one cancellation into an ordinary end of stream.
+
+Cancelling the writer frees the task, not the connection: what was queued for
+the client stays in the server's buffers, and most servers keep a connection
+open until it is flushed, which a client that never reads never lets happen.
+So the server's glue says, for each request it hands the app, how to drop
+that request's connection at once (`drop_connection`); the hub calls it when
+it cuts the client, and the client gets a reset.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+import socket
+import struct
+from collections.abc import Callable, Coroutine
+from contextlib import suppress
+from contextvars import ContextVar
 from typing import Any
 
 from .subscriber import CloseReason, Subscriber
 
 logger = logging.getLogger(__name__)
+
+Drop = Callable[[], object]
+
+# How to drop the connection of the request being served, at once; set by the server's
+# glue around each request it hands the app (tasks the app starts inherit it).
+drop_connection: ContextVar[Drop | None] = ContextVar("drop_connection", default=None)
+
+
+def reset_on_close(sock: Any) -> None:
+    """Make closing `sock` reset the connection: what the client did not read is dropped."""
+    with suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def transport_dropper(transport: asyncio.WriteTransport) -> Drop:
+    """Drop an asyncio transport's connection at once, whatever it still has to write."""
+
+    def drop() -> None:
+        reset_on_close(transport.get_extra_info("socket"))
+        transport.abort()
+
+    return drop
+
+
+def socket_dropper(sock: socket.socket) -> Drop:
+    """Drop a socket's connection, also when another thread is blocked writing to it."""
+
+    def drop() -> None:
+        reset_on_close(sock)
+        # Not close(): the thread that writes to it owns the descriptor. shutdown()
+        # wakes that thread's write with an error, and its close then resets.
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    return drop
 
 
 async def run_connection(

@@ -18,6 +18,7 @@ import math
 from typing import Literal
 
 from .brokers import Broker, BrokerUnavailable, History
+from .connection import drop_connection
 from .events import Event, Frame, Reset
 from .limits import ClientConnections, ConnectionLimits, PublishRate
 from .logs import RateLimitedLog
@@ -127,6 +128,7 @@ class Hub:
             client=client,
             max_queued=self.buffer_size + self.history_size,
         )
+        subscriber.on_cut = drop_connection.get()
         self.clients.opened(client)
         self._connections.add(subscriber)
         self._no_connections.clear()

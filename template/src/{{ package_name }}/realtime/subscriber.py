@@ -49,6 +49,7 @@ class Subscriber:
         "client",
         "close_reason",
         "on_abort",
+        "on_cut",
         "protocol",
         "wants_heartbeat",
     )
@@ -70,6 +71,8 @@ class Subscriber:
         self.close_reason: CloseReason | None = None
         # Called when the writer may be stuck in a write to a client that stopped reading.
         self.on_abort: Callable[[], object] | None = None
+        # Called once it is cut: drops the client's connection, and what was queued for it.
+        self.on_cut: Callable[[], object] | None = None
         self._limit = limit
         self._max_queued = limit if max_queued is None else max_queued
         self._buffer: list[Frame] = []
@@ -176,8 +179,11 @@ class Subscriber:
         if reason is not CloseReason.DRAIN:
             self._buffer.clear()
         self._wake()
-        if reason is CloseReason.SLOW and self.on_abort is not None:
-            self.on_abort()
+        if reason is CloseReason.SLOW:
+            if self.on_abort is not None:
+                self.on_abort()
+            if self.on_cut is not None:
+                self.on_cut()
 
     async def next_frames(self) -> list[Frame]:
         """Wait for frames; an empty list means a heartbeat is due.
