@@ -19,6 +19,7 @@ from .helpers import (
     WSSession,
     assert_error,
     async_client,
+    await_metric,
     http_client,
     listen,
     publish,
@@ -146,7 +147,9 @@ def test_connections_past_the_process_limit_are_refused(
             listen(server, protocol, unique_channel()),
         ):
             assert_refused(await refused_stream(server, protocol), 503)
-        # Both closed: there is room again.
+        # Both closed: once the server has seen them go, there is room again.
+        async with async_client(server) as client:
+            await await_metric(client, "realtime_connections", f'protocol="{protocol}"', 0)
         await assert_serves(server, protocol)
 
     asyncio.run(scenario())
@@ -164,7 +167,9 @@ def test_connections_past_the_address_limit_are_refused(
             listen(server, protocol, unique_channel()),
         ):
             assert_refused(await refused_stream(server, protocol), 429)
-        # Both closed: there is room again.
+        # Both closed: once the server has seen them go, there is room again.
+        async with async_client(server) as client:
+            await await_metric(client, "realtime_connections", f'protocol="{protocol}"', 0)
         await assert_serves(server, protocol)
 
     asyncio.run(scenario())
