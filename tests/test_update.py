@@ -27,8 +27,8 @@ PACKAGE = "realtime_app"  # from the default project name
 
 # (file, text the template has, text the owner puts there): each edit must find its text.
 OWNER_EDITS = [
-    # An edited setting: the keep-alive's default, for a proxy with a longer idle timeout.
-    ("settings.py", "keep_alive_seconds: float = 75.0", "keep_alive_seconds: float = 90.0"),
+    # An edited setting: a larger buffer per connection, for bursty channels.
+    ("settings.py", "subscriber_buffer: int = 256", "subscriber_buffer: int = 512"),
     # A changed handler.
     (
         "app.py",
