@@ -45,8 +45,8 @@ settings.register_profile(
     "ci",
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")),
     derandomize=True,
-    # Explicit and generated examples, then shrinking: no database to reuse.
-    phases=[Phase.explicit, Phase.generate, Phase.shrink, Phase.explain],
+    # No database to reuse, and no explaining phase: it costs more than the run.
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
     **_COMMON,
 )
 settings.register_profile(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import string
+import unicodedata
 from typing import Any
 from urllib.parse import quote
 
@@ -144,7 +145,7 @@ CONTENT_TYPES = [
     "application/json; charset=utf-8",
     "application/json;charset=latin-1",
     "APPLICATION/JSON",
-    " application/json ",
+    "application/json ;charset=utf-8",
     "application/vnd.api+json",
     "application/ld+json; profile=x",
     "application/jsonx",
@@ -165,6 +166,13 @@ HEADER_VALUE_CHARS = st.characters(
 
 def header_value(text: str) -> bytes:
     return text.strip().encode("latin-1")
+
+
+def as_header(text: str) -> bytes:
+    """Any text as a header value HTTP allows: UTF-8, no control characters, no
+    surrounding whitespace."""
+    kept = "".join(char for char in text if char == "\t" or unicodedata.category(char) != "Cc")
+    return kept.strip(" \t").encode("utf-8", "ignore")
 
 
 header_values = st.builds(header_value, st.text(HEADER_VALUE_CHARS, max_size=100)) | st.builds(

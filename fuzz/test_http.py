@@ -201,8 +201,8 @@ def test_history(
 
 last_event_ids = (
     st.none()
-    | st.integers(min_value=0, max_value=HISTORY_EVENTS + 2).map(str)
-    | s.id_texts
+    | st.integers(min_value=0, max_value=HISTORY_EVENTS + 2).map(str).map(str.encode)
+    | s.id_texts.map(s.as_header)
     | s.header_values
 )
 
