@@ -58,6 +58,14 @@ settings.register_profile(
 settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A time limit for each property that grows with its examples: each waits at most
+    DEADLINE for anything, and takes a small fraction of that."""
+    limit = max(300, 3 * settings.default.max_examples)
+    for item in items:
+        item.add_marker(pytest.mark.timeout(limit))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
