@@ -57,6 +57,9 @@ def check_answer(response: httpx.Response, body: bytes) -> None:
     where = f"{response.request.method} {response.request.url}"
     assert response.status_code < 500, f"{where}: {response.status_code} {body[:1000]!r}"
     assert b"Traceback" not in body, f"{where}: a traceback in the response: {body[:3000]!r}"
+    if response.request.method == "HEAD":
+        assert not body, f"{where}: a body in the answer to HEAD: {body[:300]!r}"
+        return
     if response.status_code >= 400 and media_type(response) == "application/json":
         error = valid_json(body, f"{where}: the error body")
         assert isinstance(error, dict), f"{where}: {body[:500]!r}"

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
@@ -228,6 +228,9 @@ def handshake(server: Server) -> socket.socket:
 
 
 @given(raw=st.lists(raw_frames, max_size=5))
+# Always tried: a text frame that is not UTF-8 (close 1007), alone and after another.
+@example(raw=[frame(True, 0, 0x1, True, b"\x80")])
+@example(raw=[frame(True, 0, 0x1, True, b""), frame(True, 0, 0x1, True, b"\xed\xa0\x80")])
 def test_websocket_raw_frames(server: Server, raw: list[bytes]) -> None:
     """Frames with any opcode, reserved bits, fragmentation, masking and payload, then a
     close: the server ends the connection within the deadline, and lives on."""
