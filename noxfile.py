@@ -57,6 +57,13 @@ COVERING: dict[str, dict[str, object]] = json.loads(
     (ROOT / "tests" / "variants.json").read_text(encoding="utf-8")
 )
 
+# The projects that the `fuzz` sessions render, start and fuzz (fuzz/, docs/testing.md).
+FUZZ: dict[str, dict[str, object]] = {
+    "default": {},
+    "flask": {"framework": "flask"},
+    "django": {"framework": "django"},
+}
+
 # The variant that `nox` alone does not run: the `tests` session already runs the
 # default project's full checks (tests/test_full.py). `nox -s "variant(default)"` runs it.
 NOT_BY_DEFAULT = {"default"}
@@ -66,6 +73,7 @@ nox.options.sessions = [
     "lint",
     "tests",
     *(f"variant({name})" for name in VARIANTS if name not in NOT_BY_DEFAULT),
+    *(f"fuzz({name})" for name in FUZZ),
 ]
 
 
@@ -135,6 +143,37 @@ def check_variant(session: nox.Session, name: str, answers: dict[str, object]) -
         with session.chdir(project):
             for command in CHECKS:
                 session.run(*command, env=env, external=True)
+
+
+@nox.session(tags=["fuzz"])
+@nox.parametrize("name", [nox.param(name, id=name) for name in FUZZ])
+def fuzz(session: nox.Session, name: str) -> None:
+    """Property-based fuzzing (hypothesis) of one rendered project's running server.
+
+    Renders the project, syncs its .venv and starts its own `serve`; the tests in
+    fuzz/ run here and speak HTTP and WebSocket to it. A fixed number of examples
+    per property, the same on every run; `-- --hypothesis-profile=long` for many
+    more, new each run, and FUZZ_EXAMPLES=N for N per property. The server's log
+    is kept in the session's tmp folder.
+    """
+    sync(session, "fuzz")
+    log = Path(session.create_tmp()) / f"server-{name}.log"
+    with tempfile.TemporaryDirectory(prefix=f"copier-realtime-fuzz-{name}-") as tmp:
+        project = Path(tmp) / "project"
+        session.run("python", "-m", "tests.project", str(project), json.dumps(FUZZ[name]))
+        with session.chdir(project):
+            session.run(
+                "uv", "sync", "--no-dev", env=project_env(lowest_python(project)), external=True
+            )
+        session.run(
+            "pytest",
+            str(ROOT / "fuzz"),
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-show-statistics",
+            *session.posargs,
+            env={"FUZZ_PROJECT": str(project), "FUZZ_LOG": str(log)},
+        )
 
 
 @nox.session
