@@ -37,3 +37,31 @@ class RateLimitedLog:
             args = (*args, self._held)
             self._held = 0
         self.logger.log(self.level, message, *args)
+
+
+class ClientLines(logging.Filter):
+    """A server's own lines about what a client did: one at most per interval, no traceback.
+
+    Servers log a client that sends a bad request or frame, or vanishes
+    mid-write, some of them with a full traceback: a client can cause those on
+    purpose, in a loop. Put on a handler, this keeps the first such line of
+    each interval, without its traceback, and drops the rest.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...], interval: float = INTERVAL_SECONDS) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.interval = interval
+        self._next = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith(self.prefixes):
+            return True
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.interval
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
