@@ -303,7 +303,13 @@ ws_messages = st.fixed_dictionaries(
         "channel": ws_channel_values,
         "data": json_values(),
         "last_event_id": ws_ids,
-        "ref": json_values(max_leaves=4),
+        # Mostly refs the contract takes (short strings, safe integers), some it refuses.
+        "ref": st.one_of(
+            st.text(max_size=20),
+            st.integers(-(2**53), 2**53),
+            st.text(min_size=120, max_size=140),
+            json_values(max_leaves=4),
+        ),
         "extra": json_values(max_leaves=3),
     },
 )

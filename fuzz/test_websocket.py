@@ -109,6 +109,17 @@ def test_websocket_messages(server: Server, sequence: list[tuple[str, Any]]) -> 
     server.check()
 
 
+MAX_REF_LENGTH = 128
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def is_valid_ref(ref: Any) -> bool:
+    """What the contract takes as a ref: a short string, or an integer JSON carries exactly."""
+    if isinstance(ref, str):
+        return len(ref) <= MAX_REF_LENGTH
+    return type(ref) is int and abs(ref) <= MAX_SAFE_INTEGER
+
+
 REPLIES = {"subscribe": "subscribed", "unsubscribe": "unsubscribed", "publish": "published"}
 
 
@@ -130,6 +141,11 @@ def check_replies(sent: list[Any], replies: list[dict[str, Any]]) -> dict[tuple[
         ref = message.get("ref")
         if ref is None:
             assert "ref" not in reply, (message, reply)
+        elif not is_valid_ref(ref):
+            # Refs queue with their replies, so they are short; a bad one is not echoed.
+            assert (op, reply.get("code")) == ("error", "bad_ref"), (message, reply)
+            assert "ref" not in reply, (message, reply)
+            continue
         else:
             assert reply.get("ref") == ref, (message, reply)
         if op == "error":
