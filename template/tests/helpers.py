@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -559,6 +560,29 @@ async def listen(
         else:
             async with open_ndjson(client, channel, last_event_id=last_event_id) as ndjson:
                 yield Listener(protocol, stream=ndjson)
+
+
+# --- the server process -----------------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (gunicorn's workers), from /proc."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            pids += process_tree(int(child))
+    return pids
+
+
+def rss_bytes(server: Server) -> int:
+    """The resident memory of the server's processes, from /proc."""
+    total = 0
+    for pid in process_tree(server.process.pid):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 # --- raw sockets: clients that misbehave -----------------------------------------------------

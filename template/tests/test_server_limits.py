@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from .conftest import COMMAND, Server, StartServer, free_port
-from .helpers import DEADLINE, TIMEOUT, raw_connect, read_head, wait_until
+from .helpers import DEADLINE, TIMEOUT, process_tree, raw_connect, read_head, wait_until
 
 # More than the ~1,100 idle or slowloris sockets that once made a threaded server
 # unavailable; well below the open-file limit of a test run.
@@ -228,16 +228,6 @@ def test_a_bad_limit_stops_start_up_with_one_line_naming_it(name: str, value: st
     assert result.returncode == 2, f"{name}={value!r}: exit {result.returncode}\n{result.stderr}"
     assert len(lines) == 1, f"{name}={value!r}: stderr is not one line:\n{result.stderr}"
     assert name in lines[0], f"{name}={value!r}: the line does not name the variable: {lines}"
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its children (gunicorn's workers), from /proc."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
-        for child in children:
-            pids += process_tree(int(child))
-    return pids
 
 
 @pytest.mark.skipif(
