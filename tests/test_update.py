@@ -27,8 +27,8 @@ PACKAGE = "realtime_app"  # from the default project name
 
 # (file, text the template has, text the owner puts there): each edit must find its text.
 OWNER_EDITS = [
-    # An edited setting: a larger buffer per connection, for bursty channels.
-    ("settings.py", "subscriber_buffer: int = 256", "subscriber_buffer: int = 512"),
+    # An edited setting: a longer heartbeat, for clients on metered networks.
+    ("settings.py", "heartbeat_seconds: float = 15.0", "heartbeat_seconds: float = 20.0"),
     # A changed handler.
     (
         "app.py",

@@ -569,7 +569,10 @@ def process_tree(pid: int) -> list[int]:
     """The process and its children (gunicorn's workers), from /proc."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
         for child in children:
             pids += process_tree(int(child))
     return pids
