@@ -25,24 +25,26 @@ from tests.releases import git, release_commit, released_versions
 ANSWERS_FILE = ".copier-answers.yml"
 PACKAGE = "realtime_app"  # from the default project name
 
-# (file, text the template has, text the owner puts there): each edit must find its text.
+# (file in the project, text the template has, text the owner puts there): each edit
+# must find its text.
 OWNER_EDITS = [
-    # An edited setting: a longer heartbeat, for clients on metered networks.
-    ("settings.py", "heartbeat_seconds: float = 15.0", "heartbeat_seconds: float = 20.0"),
+    # An edited setting, a longer reconnect delay for a busy deployment, and its test.
+    (f"src/{PACKAGE}/settings.py", "retry_ms: int = 3000", "retry_ms: int = 5000"),
+    ("tests/test_sse.py", "DEFAULT_RETRY_MS = 3000", "DEFAULT_RETRY_MS = 5000"),
     # A changed handler.
     (
-        "app.py",
+        f"src/{PACKAGE}/app.py",
         'return JSONResponse({"status": "ok"})',
         'return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})',
     ),
     # An added route, and its handler.
     (
-        "app.py",
+        f"src/{PACKAGE}/app.py",
         '        Route("/metrics", metrics),\n',
         '        Route("/metrics", metrics),\n        Route("/owner", owner),\n',
     ),
     (
-        "app.py",
+        f"src/{PACKAGE}/app.py",
         "\nasync def index(",
         "\nasync def owner(request: Request) -> Response:\n"
         '    return JSONResponse({"owner": True})\n\n\nasync def index(',
@@ -52,7 +54,7 @@ OWNER_EDITS = [
 
 def edit_like_an_owner(project: Path) -> None:
     for name, old, new in OWNER_EDITS:
-        path = project / "src" / PACKAGE / name
+        path = project / name
         text = path.read_text(encoding="utf-8")
         assert text.count(old) == 1, f"{name} no longer has exactly one {old!r}"
         path.write_text(text.replace(old, new), encoding="utf-8")
