@@ -43,7 +43,7 @@ _COMMON = {
 }
 settings.register_profile(
     "ci",
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")),
     derandomize=True,
     # No database to reuse, and no explaining phase: it costs more than the run.
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
