@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from .conftest import PROTOCOLS, Server, StartServer
+from .conftest import PROTOCOLS, Server
 from .helpers import (
     DEADLINE,
     abort,
@@ -113,24 +113,39 @@ def log_lines_added(server: Server, most: int = MAX_LOG_LINES) -> Iterator[None]
     assert len(added) <= most, text
 
 
-def bounded_server(start_server: StartServer) -> Server:
+@pytest.fixture(scope="module")
+def bounded() -> Iterator[Server]:
+    """A server whose clients fall behind after a few big events, shared by this module's
+    cut tests: each ends with every connection it made gone."""
     # A cut WebSocket is sent close 1013 first, and waited for one heartbeat interval.
-    return start_server(
-        subscriber_buffer=BUFFER, max_message_bytes="1000000", heartbeat_seconds="1"
+    running = Server(
+        {
+            "REALTIME_SUBSCRIBER_BUFFER": BUFFER,
+            "REALTIME_MAX_MESSAGE_BYTES": "1000000",
+            "REALTIME_HEARTBEAT_SECONDS": "1",
+        }
     )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def large() -> Iterator[Server]:
+    """A server that takes big events, shared by this module's reset tests."""
+    running = Server({"REALTIME_MAX_MESSAGE_BYTES": "1000000"})
+    yield running
+    running.stop()
 
 
 # --- a cut slow consumer loses its connection --------------------------------------------------
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_a_cut_slow_consumer_loses_its_connection_at_once(
-    start_server: StartServer, protocol: str
-) -> None:
+def test_a_cut_slow_consumer_loses_its_connection_at_once(bounded: Server, protocol: str) -> None:
     """The hub cuts a client that never reads; the server closes its connection, without
     waiting for that client to read what was queued for it or to close first (a
     WebSocket is given one heartbeat interval to answer its close 1013)."""
-    server = bounded_server(start_server)
+    server = bounded
     channel = unique_channel()
     slow = open_raw(server, protocol, channel)
     try:
@@ -153,9 +168,9 @@ def test_a_cut_slow_consumer_loses_its_connection_at_once(
         assert client.get("/healthz").status_code == 200
 
 
-def test_many_cut_slow_consumers_log_one_line(start_server: StartServer) -> None:
+def test_many_cut_slow_consumers_log_one_line(bounded: Server) -> None:
     """Clients that make themselves slow, on every protocol at once: one line, all freed."""
-    server = bounded_server(start_server)
+    server = bounded
     channel = unique_channel()
     clients = [open_raw(server, PROTOCOLS[n % len(PROTOCOLS)], channel) for n in range(REPEATS)]
     try:
@@ -206,11 +221,9 @@ def test_publish_bodies_cut_short_log_no_traceback(server: Server) -> None:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_stream_clients_that_reset_mid_write_log_no_traceback(
-    start_server: StartServer, protocol: str
-) -> None:
+def test_stream_clients_that_reset_mid_write_log_no_traceback(large: Server, protocol: str) -> None:
     """Clients that stop reading, so that the server is in the middle of a write, then reset."""
-    server = start_server(max_message_bytes="1000000")
+    server = large
     channel = unique_channel()
     clients = [open_raw(server, protocol, channel) for _ in range(REPEATS)]
     try:
