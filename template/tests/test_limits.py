@@ -135,38 +135,26 @@ def assert_refused(answer: httpx.Response | tuple[Any, int | None], status: int)
         ], messages
 
 
+# (the limit set to 2, the status of a stream refused past it)
+CONNECTION_LIMITS = [
+    pytest.param("max_connections", 503, id="process"),
+    pytest.param("max_client_connections", 429, id="address"),
+]
+
+
+@pytest.mark.parametrize(("limit", "status"), CONNECTION_LIMITS)
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_connections_past_the_process_limit_are_refused(
-    start_server: StartServer, protocol: str
+def test_connections_past_a_limit_are_refused(
+    start_server: StartServer, protocol: str, limit: str, status: int
 ) -> None:
-    server = start_server(max_connections="2")
+    server = start_server(**{limit: "2"})
 
     async def scenario() -> None:
         async with (
             listen(server, protocol, unique_channel()),
             listen(server, protocol, unique_channel()),
         ):
-            assert_refused(await refused_stream(server, protocol), 503)
-        # Both closed: once the server has seen them go, there is room again.
-        async with async_client(server) as client:
-            await await_metric(client, "realtime_connections", f'protocol="{protocol}"', 0)
-        await assert_serves(server, protocol)
-
-    asyncio.run(scenario())
-
-
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_connections_past_the_address_limit_are_refused(
-    start_server: StartServer, protocol: str
-) -> None:
-    server = start_server(max_client_connections="2")
-
-    async def scenario() -> None:
-        async with (
-            listen(server, protocol, unique_channel()),
-            listen(server, protocol, unique_channel()),
-        ):
-            assert_refused(await refused_stream(server, protocol), 429)
+            assert_refused(await refused_stream(server, protocol), status)
         # Both closed: once the server has seen them go, there is room again.
         async with async_client(server) as client:
             await await_metric(client, "realtime_connections", f'protocol="{protocol}"', 0)

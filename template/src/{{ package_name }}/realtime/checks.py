@@ -83,16 +83,20 @@ def checked_limit(hub: Hub, raw: str | None) -> int:
     return int(raw)
 
 
+def draining_error() -> APIError:
+    return APIError(503, "draining", "the server is shutting down; reconnect shortly")
+
+
 def check_not_draining(hub: Hub) -> None:
     """A server that is shutting down opens no new stream or socket."""
     if hub.draining:
-        raise APIError(503, "draining", "the server is shutting down; reconnect shortly")
+        raise draining_error()
 
 
 def connection_refusal(hub: Hub, client: str | None) -> APIError | None:
     """Why a new stream or socket may not open now, if it may not."""
     if hub.draining:
-        return APIError(503, "draining", "the server is shutting down; reconnect shortly")
+        return draining_error()
     limits = hub.limits
     if hub.connection_count >= limits.max_connections:
         return APIError(
