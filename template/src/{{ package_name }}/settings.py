@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from .realtime.brokers import DEFAULT_URL, SCHEMES, check_url
@@ -21,6 +21,11 @@ T = TypeVar("T", int, float)
 # A prefix that every broker can use as it is: Redis keys, PostgreSQL tables, NATS subjects.
 NAMESPACE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 DEFAULT_NAMESPACE = "realtime"
+
+ENVIRONMENTS = ("development", "production")
+# HS256 keys shorter than its hash are refused by the JWT standard (RFC 7518, 3.2).
+MIN_SECRET_BYTES = 32
+MAKE_ONE = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class SettingsError(ValueError):
@@ -60,6 +65,25 @@ class Settings:
     header_timeout_seconds: float = 20.0
     # How long a client has to send a whole request body once its head is in.
     body_timeout_seconds: float = 60.0
+    # Access: docs/security.md
+    # `production` refuses to start without a secret and allowed origins.
+    environment: str = "development"
+    # Signs and checks tokens (HS256); unset, a development run is open to anyone.
+    secret_key: str | None = None
+    # A key that back-end services publish with, as `Authorization: Bearer <key>`.
+    publish_key: str | None = None
+    # An identity provider's keys, for tokens it signs; its issuer and audience are checked.
+    jwks_url: str | None = None
+    token_issuer: str | None = None
+    token_audience: str | None = None
+    # How long a token minted here lasts, and a WebSocket has to send `auth` when it must.
+    token_seconds: int = 3600
+    auth_timeout_seconds: float = 10.0
+
+    @property
+    def auth_required(self) -> bool:
+        """With a secret, every channel needs a token that grants it."""
+        return self.secret_key is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -128,7 +152,78 @@ class Settings:
             body_timeout_seconds=number(
                 "BODY_TIMEOUT_SECONDS", float, defaults.body_timeout_seconds, 1.0, 3600.0
             ),
+            **_access(environ),
+            token_seconds=number("TOKEN_SECONDS", int, defaults.token_seconds, 60, 31_536_000),
+            auth_timeout_seconds=number(
+                "AUTH_TIMEOUT_SECONDS", float, defaults.auth_timeout_seconds, 0.1, 600.0
+            ),
         )
+
+
+class Access(TypedDict):
+    environment: str
+    secret_key: str | None
+    publish_key: str | None
+    jwks_url: str | None
+    token_issuer: str | None
+    token_audience: str | None
+
+
+def _access(environ: Mapping[str, str]) -> Access:
+    """Who may do what: refused at start-up when a deployed app would be open."""
+
+    def text(name: str) -> str | None:
+        value = environ.get(f"REALTIME_{name}", "").strip()
+        return value or None
+
+    environment = text("ENVIRONMENT") or "development"
+    if environment not in ENVIRONMENTS:
+        raise SettingsError(
+            f"REALTIME_ENVIRONMENT must be development or production, got {environment!r}"
+        )
+    secret_key = text("SECRET_KEY")
+    if secret_key is not None and len(secret_key.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"REALTIME_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long; {MAKE_ONE}"
+        )
+    if environment == "production" and secret_key is None:
+        raise SettingsError(
+            "REALTIME_SECRET_KEY must be set when REALTIME_ENVIRONMENT=production, or anyone "
+            f"could publish and subscribe; {MAKE_ONE}"
+        )
+    if environment == "production" and _origins(environ.get("REALTIME_ALLOWED_ORIGINS")) is None:
+        raise SettingsError(
+            "REALTIME_ALLOWED_ORIGINS must name the app's public origins (such as "
+            "https://app.example.com) when REALTIME_ENVIRONMENT=production: the request's "
+            "Host header cannot be trusted to say it"
+        )
+    publish_key = text("PUBLISH_KEY")
+    if publish_key is not None and len(publish_key.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"REALTIME_PUBLISH_KEY must be at least {MIN_SECRET_BYTES} bytes long; {MAKE_ONE}"
+        )
+    jwks_url = text("JWKS_URL")
+    issuer, audience = text("TOKEN_ISSUER"), text("TOKEN_AUDIENCE")
+    if jwks_url is not None:
+        if urlsplit(jwks_url).scheme not in ("https", "http") or not urlsplit(jwks_url).hostname:
+            raise SettingsError(f"REALTIME_JWKS_URL must be an https:// URL, got {jwks_url!r}")
+        if issuer is None or audience is None:
+            raise SettingsError(
+                "REALTIME_JWKS_URL needs REALTIME_TOKEN_ISSUER and REALTIME_TOKEN_AUDIENCE: "
+                "an identity provider's tokens are taken only for this app"
+            )
+        if secret_key is None:
+            raise SettingsError(
+                "REALTIME_JWKS_URL needs REALTIME_SECRET_KEY too, which signs stream tickets"
+            )
+    return Access(
+        environment=environment,
+        secret_key=secret_key,
+        publish_key=publish_key,
+        jwks_url=jwks_url,
+        token_issuer=issuer,
+        token_audience=audience,
+    )
 
 
 def _broker_url(raw: str) -> str:

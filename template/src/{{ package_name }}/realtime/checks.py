@@ -62,16 +62,6 @@ def checked_id(hub: Hub, value: str | None, name: str) -> str | None:
     return value
 
 
-def checked_last_event_id(header: str | None, query: str | None) -> str | None:
-    """EventSource resends the last id it saw as a header; other clients use the query.
-
-    Not checked: a stream opens whatever the id, and starts with a reset when it
-    cannot resume from it (an EventSource never retries after a 4xx, so a broker
-    switch would otherwise end every open page for good).
-    """
-    return header or query
-
-
 def checked_limit(hub: Hub, raw: str | None) -> int:
     most = hub.history_size
     if raw is None:
@@ -85,12 +75,6 @@ def checked_limit(hub: Hub, raw: str | None) -> int:
 
 def draining_error() -> APIError:
     return APIError(503, "draining", "the server is shutting down; reconnect shortly")
-
-
-def check_not_draining(hub: Hub) -> None:
-    """A server that is shutting down opens no new stream or socket."""
-    if hub.draining:
-        raise draining_error()
 
 
 def connection_refusal(hub: Hub, client: str | None) -> APIError | None:
@@ -113,13 +97,6 @@ def connection_refusal(hub: Hub, client: str | None) -> APIError | None:
             {"Retry-After": "5"},
         )
     return None
-
-
-def check_can_connect(hub: Hub, client: str | None) -> None:
-    """Open no stream past the connection limits, or while the server drains."""
-    refusal = connection_refusal(hub, client)
-    if refusal is not None:
-        raise refusal
 
 
 def check_publish_rate(hub: Hub, client: str | None) -> None:
@@ -199,47 +176,7 @@ async def read_json_body(
     return parsed_body(bytes(body), limit)
 
 
-def read_json_body_sync(
-    content_type: str | None,
-    content_length: str | None,
-    chunks: Iterable[bytes],
-    limit: int,
-) -> str:
-    """`read_json_body` for a WSGI app, which reads its body from a blocking stream."""
-    check_json_content_type(content_type)
-    if declares_too_much(content_length, limit):
-        raise too_large(limit)
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            break
-    return parsed_body(bytes(body), limit)
-
-
 def history_body(channel: str, events: Iterable[Event]) -> str:
     """The history answer, built from each event's JSON as it is kept (data is not re-parsed)."""
     entries = ",".join(event.history_entry() for event in events)
     return '{"channel":' + dump_json(channel) + ',"events":[' + entries + "]}"
-
-
-def origin_allowed(origin: str | None, own_origin: str, allowed: tuple[str, ...] | None) -> bool:
-    """Browsers send Origin; a page elsewhere must not ride on its visitors' cookies.
-
-    Clients that are not browsers send no Origin and could forge one anyway.
-    `own_origin` is the scheme and Host of the handshake, as `http://host:port`.
-    """
-    if origin is None:
-        return True
-    if allowed is None:
-        return origin.lower() == own_origin.lower()
-    return "*" in allowed or origin.lower() in allowed
-
-
-def check_handshake(
-    hub: Hub, origin: str | None, own_origin: str, allowed: tuple[str, ...] | None
-) -> None:
-    """Refuse a WebSocket handshake from a foreign page, or while the server drains."""
-    if not origin_allowed(origin, own_origin, allowed):
-        raise APIError(403, "origin_not_allowed", "this Origin may not open a WebSocket here")
-    check_not_draining(hub)

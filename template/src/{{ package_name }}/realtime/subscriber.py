@@ -13,6 +13,13 @@ class CloseReason(enum.Enum):
     GONE = "gone"  # the client went away
     SLOW = "slow"  # the client fell more than the buffer behind
     DRAIN = "drain"  # the server is shutting down
+    EXPIRED = "expired"  # the token it was opened with has expired
+    REFUSED = "refused"  # the client failed to authenticate
+
+    @property
+    def says_why(self) -> bool:
+        """Whether what was queued still goes out first (a farewell, or why it ends)."""
+        return self in (CloseReason.DRAIN, CloseReason.EXPIRED, CloseReason.REFUSED)
 
 
 class SubscriberClosed(Exception):
@@ -176,7 +183,7 @@ class Subscriber:
         if self.close_reason is not None:
             return
         self.close_reason = reason
-        if reason is not CloseReason.DRAIN:
+        if not reason.says_why:
             self._buffer.clear()
         self._wake()
         if reason is CloseReason.SLOW:
