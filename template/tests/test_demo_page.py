@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
@@ -252,3 +254,44 @@ def test_every_panel_shows_reconnecting_when_the_server_stops(
     # The page keeps trying, and says so, while the server is away.
     page.wait_for_timeout(3_000)
     expect_state(page, protocols, "reconnecting")
+
+
+def test_with_a_secret_the_page_takes_a_token_and_resumes_when_it_expires(
+    page: Page, start_server: StartServer
+) -> None:
+    secret = "demo-secret-that-is-long-enough-for-hs256"
+    server = start_server(secret_key=secret, heartbeat_seconds="1")
+    channel = new_channel()
+
+    def token(seconds: int) -> str:
+        now = int(time.time())
+        grants = {"subscribe": ["test-*"], "publish": ["test-*"]}
+        claims = {"sub": "visitor", "iat": now, "exp": now + seconds, "realtime": grants}
+        return jwt.encode(claims, secret, algorithm="HS256")
+
+    page.goto(f"{server.url}/?channel={channel}")
+    protocols = (page.locator("#app").get_attribute("data-protocols") or "").split()
+    form = page.locator("#token-form")
+    expect(form).to_be_visible()
+    page.locator("#token").fill(token(4))
+    page.locator("#token").press("Enter")
+    expect(page.locator("#token-status")).to_contain_text("visitor")
+    expect_state(page, protocols, "open")
+
+    page.locator("#message").fill("with a token")
+    page.locator("#message").press("Enter")
+    expect(page.locator("#publish-status")).to_contain_text("#")
+    # The token expires: every panel stops and says so, and nothing published meanwhile is lost.
+    expect_state(page, protocols, "closed")
+    missed = httpx.post(
+        f"{server.url}/channels/{channel}/events",
+        json=message("while the token was stale"),
+        headers={"Authorization": f"Bearer {token(60)}"},
+    )
+    assert missed.status_code == 202, missed.text
+    page.locator("#token").fill(token(60))
+    page.locator("#token").press("Enter")
+    expect_state(page, protocols, "open")
+    for protocol in protocols:
+        texts = panel(page, protocol).locator(".events li .event-text")
+        expect(texts).to_have_text(["with a token", "while the token was stale"])

@@ -57,8 +57,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "token":
         print(mint(settings, args.subject, args.subscribe, args.publish, args.seconds))
         return
-    if settings.secret_key is None:
-        print(OPEN_WARNING, file=sys.stderr)
     if args.workers > 1 and urlsplit(settings.broker_url).scheme == "memory":
         print(
             f"error: --workers {args.workers} needs a broker that processes share; with "
@@ -66,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
+    if settings.secret_key is None:
+        print(OPEN_WARNING, file=sys.stderr)
     server.run(settings, args.host, args.port, reload=args.reload, workers=args.workers)
 
 

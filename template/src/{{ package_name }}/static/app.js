@@ -210,6 +210,13 @@
       this.stop();
       this.panel.note(message);
     }
+
+    // The token has expired or is missing: stop until the page has a fresh one, then
+    // resume after the last event seen (nothing is lost meanwhile).
+    needToken(message) {
+      this.fail(message);
+      document.dispatchEvent(new CustomEvent("token-needed", { detail: message }));
+    }
   }
 
   // SSE: EventSource reconnects by itself and resends Last-Event-ID.
@@ -228,6 +235,7 @@
         this.received(message.lastEventId, JSON.parse(message.data));
       };
       source.addEventListener("reset", () => this.reset());
+      source.addEventListener("expired", (message) => this.needToken(JSON.parse(message.data).message));
       source.onerror = () => {
         if (this.source !== source) {
           return;
@@ -287,6 +295,10 @@
         if (response.status >= 500) {
           throw new Error(message);
         }
+        if (response.status === 401) {
+          this.needToken(message);
+          return undefined;
+        }
         if (response.status === 400 && this.lastId !== null) {
           // A resume point this server cannot read: start over from live events.
           this.lastId = null;
@@ -317,6 +329,9 @@
           const message = JSON.parse(line);
           if (message.op === "reset") {
             this.reset();
+          } else if (message.op === "expired") {
+            this.needToken(message.message);
+            return undefined;
           } else if (message.op === "retry") {
             retryMs = message.retry;
           } else if (typeof message.id === "string") {
@@ -374,6 +389,10 @@
           this.reset();
           break;
         case "error":
+          if (message.code === "unauthorized" || message.code === "token_expired") {
+            this.needToken(message.message);
+            break;
+          }
           if (message.code === "bad_last_event_id" && this.lastId !== null) {
             this.lastId = null;
             this.subscribe();
@@ -431,6 +450,9 @@
     const publishButton = document.getElementById("publish-button");
     const publishError = document.getElementById("publish-error");
     const publishStatus = document.getElementById("publish-status");
+    const tokenForm = document.getElementById("token-form");
+    const tokenInput = document.getElementById("token");
+    const tokenStatus = document.getElementById("token-status");
 
     const fromUrl = new URLSearchParams(window.location.search).get("channel");
     let channel = fromUrl && CHANNEL_PATTERN.test(fromUrl) ? fromUrl : channelInput.value;
@@ -503,7 +525,39 @@
       }
     });
 
+    // With a secret set, the server needs a token: it goes to POST /auth/session once,
+    // which keeps it in an HttpOnly cookie that EventSource, fetch and WebSocket all send.
+    document.addEventListener("token-needed", (needed) => {
+      tokenForm.hidden = false;
+      tokenStatus.textContent = needed.detail || "";
+    });
+    tokenForm.addEventListener("submit", async (submit) => {
+      submit.preventDefault();
+      const response = await fetch("/auth/session", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${tokenInput.value.trim()}` },
+      });
+      if (!response.ok) {
+        tokenStatus.textContent = `Not taken: ${await errorMessage(response)}`;
+        return;
+      }
+      const session = await response.json();
+      tokenInput.value = "";
+      tokenStatus.textContent = `Signed in as ${session.subject}.`;
+      connected = true;
+      showConnected();
+      for (const connection of connections) {
+        connection.resume();
+      }
+    });
+
     showConnected();
+    // 404: this server is open to anyone; 401: it needs a token, and has none from this page.
+    fetch("/auth/ticket", { method: "POST" }).then((probe) => {
+      if (probe.status === 401) {
+        tokenForm.hidden = false;
+      }
+    });
     for (const connection of connections) {
       connection.start(channel);
     }
