@@ -39,7 +39,7 @@ from .helpers import (
     unique_channel,
 )
 
-SECRET = "test-secret-that-is-long-enough-for-hs256"
+SIGNING_KEY = "test-secret-that-is-long-enough-for-hs256"
 PUBLISH_KEY = "test-publish-key-that-is-long-enough-too"
 LISTED_ORIGIN = "http://app.example"
 STREAMS = [protocol for protocol in PROTOCOLS if protocol != "websocket"]
@@ -55,7 +55,7 @@ def token(
     subscribe: list[str] | None = None,
     publish: list[str] | None = None,
     seconds: float = 600,
-    key: str = SECRET,
+    key: str = SIGNING_KEY,
     **claims: Any,
 ) -> str:
     now = int(time.time())
@@ -78,7 +78,7 @@ def secured() -> Iterator[Server]:
     """A server that needs tokens, shared by the tests of this module."""
     running = Server(
         {
-            "REALTIME_SECRET_KEY": SECRET,
+            "REALTIME_SECRET_KEY": SIGNING_KEY,
             "REALTIME_PUBLISH_KEY": PUBLISH_KEY,
             "REALTIME_ALLOWED_ORIGINS": LISTED_ORIGIN,
             "REALTIME_HEARTBEAT_SECONDS": "1",
@@ -210,7 +210,7 @@ def test_the_token_command_mints_what_the_server_takes(secured: Server) -> None:
     script = Path(sys.executable).with_name(COMMAND)
     result = subprocess.run(
         [str(script), "token", "carol", "--subscribe", "news:*", "--publish", "news:carol"],
-        env={"REALTIME_SECRET_KEY": SECRET, "PATH": ""},
+        env={"REALTIME_SECRET_KEY": SIGNING_KEY, "PATH": ""},
         capture_output=True,
         text=True,
         timeout=DEADLINE,
@@ -257,7 +257,7 @@ def test_an_identity_providers_tokens_are_checked_against_its_keys(
 ) -> None:
     url, key = identity_provider
     server = start_server(
-        secret_key=SECRET, jwks_url=url, token_issuer=ISSUER, token_audience=AUDIENCE
+        secret_key=SIGNING_KEY, jwks_url=url, token_issuer=ISSUER, token_audience=AUDIENCE
     )
 
     def signed(signer: rsa.RSAPrivateKey = key, **claims: Any) -> str:
@@ -273,7 +273,11 @@ def test_an_identity_providers_tokens_are_checked_against_its_keys(
     assert publish_as(server, signed(), "room:p", 1).status_code == 202
     assert_error(publish_as(server, signed(), "lobby", 1), 403, "forbidden")
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    for refused in (signed(aud="another-app"), signed(iss="https://other.example"), signed(stranger)):
+    for refused in (
+        signed(aud="another-app"),
+        signed(iss="https://other.example"),
+        signed(stranger),
+    ):
         assert_unauthorized(publish_as(server, refused, "room:p", 1), invalid_token=True)
 
 
@@ -288,7 +292,8 @@ def test_a_session_keeps_the_token_in_an_httponly_cookie(secured: Server) -> Non
         cookie = response.headers["set-cookie"]
         assert cookie.startswith("realtime_token="), cookie
         attributes = [part.strip().lower() for part in cookie.split(";")]
-        assert "httponly" in attributes and "samesite=strict" in attributes, cookie
+        assert "httponly" in attributes, cookie
+        assert "samesite=strict" in attributes, cookie
         assert any(part.startswith("max-age=") for part in attributes), cookie
         assert http.get("/channels/room:a/events").status_code == 200
         # A page elsewhere may not ride on the cookie.
@@ -338,35 +343,38 @@ def test_tickets_need_credentials(secured: Server) -> None:
 
 @needs_streams
 @pytest.mark.parametrize("protocol", STREAMS)
-async def test_a_stream_ends_when_its_token_expires_and_resumes_without_a_gap(
+def test_a_stream_ends_when_its_token_expires_and_resumes_without_a_gap(
     secured: Server, protocol: str
 ) -> None:
-    channel = unique_channel("room:")
-    short = token(subscribe=["room:*"], seconds=3)
-    async with async_client(secured, bearer(short)) as http:
-        if protocol == "sse":
-            async with open_sse(http, channel) as sse:
-                first = published_id(secured, channel, 1)
-                frame = await sse.next_event()
-                assert frame.id == first
-                ending = await sse.rest()
-            assert [frame.names for frame in ending] == [["event", "data"]], ending
-            assert ending[-1].fields["event"] == "expired"
-            assert json.loads(ending[-1].fields["data"])["error"] == "token_expired"
-        else:
-            async with open_ndjson(http, channel) as ndjson:
-                first = published_id(secured, channel, 1)
-                assert (await ndjson.next_event())["id"] == first
-                ending_lines = await ndjson.rest()
-            assert [line.get("op") for line in ending_lines] == ["expired"], ending_lines
-    missed = published_id(secured, channel, 2)
-    async with async_client(secured, bearer(token(subscribe=["room:*"]))) as http:
-        if protocol == "sse":
-            async with open_sse(http, channel, last_event_id=first) as sse:
-                assert (await sse.next_event()).id == missed
-        else:
-            async with open_ndjson(http, channel, last_event_id=first) as ndjson:
-                assert (await ndjson.next_event())["id"] == missed
+    async def scenario() -> None:
+        channel = unique_channel("room:")
+        short = token(subscribe=["room:*"], seconds=3)
+        async with async_client(secured, bearer(short)) as http:
+            if protocol == "sse":
+                async with open_sse(http, channel) as sse:
+                    first = published_id(secured, channel, 1)
+                    frame = await sse.next_event()
+                    assert frame.id == first
+                    ending = await sse.rest()
+                assert [frame.names for frame in ending] == [["event", "data"]], ending
+                assert ending[-1].event == "expired"
+                assert json.loads(ending[-1].data or "")["error"] == "token_expired"
+            else:
+                async with open_ndjson(http, channel) as ndjson:
+                    first = published_id(secured, channel, 1)
+                    assert (await ndjson.next_event())["id"] == first
+                    ending_lines = await ndjson.rest()
+                assert [line.get("op") for line in ending_lines] == ["expired"], ending_lines
+        missed = published_id(secured, channel, 2)
+        async with async_client(secured, bearer(token(subscribe=["room:*"]))) as http:
+            if protocol == "sse":
+                async with open_sse(http, channel, last_event_id=first) as sse:
+                    assert (await sse.next_event()).id == missed
+            else:
+                async with open_ndjson(http, channel, last_event_id=first) as ndjson:
+                    assert (await ndjson.next_event())["id"] == missed
+
+    asyncio.run(scenario())
 
 
 # --- WebSocket ---------------------------------------------------------------------------------
@@ -383,81 +391,96 @@ def ws(server: Server, headers: dict[str, str] | None = None) -> connect:
 
 
 @needs_websocket
-async def test_a_socket_must_authenticate_first_and_in_time(secured: Server) -> None:
-    async with ws(secured) as socket:
-        session = WSSession(socket)
-        reply = await session.request({"op": "subscribe", "channel": "room:a"})
-        assert reply["op"] == "error" and reply["code"] == "unauthorized", reply
-        messages, code = await session.until_closed()
-    assert code == 1008
-    assert [message.get("code") for message in messages] == ["unauthorized"], messages
+def test_a_socket_must_authenticate_first_and_in_time(secured: Server) -> None:
+    async def scenario() -> None:
+        async with ws(secured) as socket:
+            session = WSSession(socket)
+            reply = await session.request({"op": "subscribe", "channel": "room:a"})
+            assert (reply["op"], reply.get("code")) == ("error", "unauthorized"), reply
+            messages, code = await session.until_closed()
+        assert code == 1008
+        assert [message.get("code") for message in messages] == ["unauthorized"], messages
+
+    asyncio.run(scenario())
 
 
 @needs_websocket
-async def test_a_socket_authenticates_with_its_first_message(secured: Server) -> None:
-    channel = unique_channel("room:")
-    async with ws(secured) as socket:
-        session = WSSession(socket)
-        reply = await session.request({"op": "auth", "token": token(subscribe=["room:*"])})
-        assert reply["op"] == "authenticated" and reply["subject"] == "alice", reply
-        await session.subscribe(channel)
-        forbidden = await session.request({"op": "subscribe", "channel": "lobby"})
-        assert forbidden["op"] == "error" and forbidden["code"] == "forbidden", forbidden
-        denied = await session.request({"op": "publish", "channel": channel, "data": 1})
-        assert denied["op"] == "error" and denied["code"] == "forbidden", denied
-        event_id = published_id(secured, channel, "hello")
-        event = await session.next_event()
-        assert (event["id"], event["data"]) == (event_id, "hello")
+def test_a_socket_authenticates_with_its_first_message(secured: Server) -> None:
+    async def scenario() -> None:
+        channel = unique_channel("room:")
+        async with ws(secured) as socket:
+            session = WSSession(socket)
+            reply = await session.request({"op": "auth", "token": token(subscribe=["room:*"])})
+            assert (reply["op"], reply.get("subject")) == ("authenticated", "alice"), reply
+            await session.subscribe(channel)
+            forbidden = await session.request({"op": "subscribe", "channel": "lobby"})
+            assert (forbidden["op"], forbidden.get("code")) == ("error", "forbidden"), forbidden
+            denied = await session.request({"op": "publish", "channel": channel, "data": 1})
+            assert (denied["op"], denied.get("code")) == ("error", "forbidden"), denied
+            event_id = published_id(secured, channel, "hello")
+            event = await session.next_event()
+            assert (event["id"], event["data"]) == (event_id, "hello")
+
+    asyncio.run(scenario())
 
 
 @needs_websocket
-async def test_a_failed_auth_closes_the_socket_with_a_policy_close(secured: Server) -> None:
-    forged = token(key="another-secret-that-is-long-enough-to-sign")
-    async with ws(secured) as socket:
-        session = WSSession(socket)
-        await session.send({"op": "auth", "token": forged, "ref": 1})
-        messages, code = await session.until_closed()
-    assert code == 1008
-    assert [(message["op"], message.get("code")) for message in messages] == [
-        ("error", "unauthorized")
-    ], messages
-    assert forged not in secured.output()
+def test_a_failed_auth_closes_the_socket_with_a_policy_close(secured: Server) -> None:
+    async def scenario() -> None:
+        forged = token(key="another-secret-that-is-long-enough-to-sign")
+        async with ws(secured) as socket:
+            session = WSSession(socket)
+            await session.send({"op": "auth", "token": forged, "ref": 1})
+            messages, code = await session.until_closed()
+        assert code == 1008
+        assert [(message["op"], message.get("code")) for message in messages] == [
+            ("error", "unauthorized")
+        ], messages
+        assert forged not in secured.output()
+
+    asyncio.run(scenario())
 
 
 @needs_websocket
-async def test_a_handshake_with_credentials_is_authenticated_or_refused(secured: Server) -> None:
-    async with ws(secured, bearer(token(subscribe=["room:*"]))) as socket:
-        await WSSession(socket).subscribe("room:h")
-    with pytest.raises(InvalidStatus) as refused:
-        async with ws(secured, bearer(token(seconds=-1))):
-            pass
-    assert refused.value.response.status_code == 401
+def test_a_handshake_with_credentials_is_authenticated_or_refused(secured: Server) -> None:
+    async def scenario() -> None:
+        async with ws(secured, bearer(token(subscribe=["room:*"]))) as socket:
+            await WSSession(socket).subscribe("room:h")
+        with pytest.raises(InvalidStatus) as refused:
+            async with ws(secured, bearer(token(seconds=-1))):
+                pass
+        assert refused.value.response.status_code == 401
+
+    asyncio.run(scenario())
 
 
 @needs_websocket
-async def test_a_fresh_token_keeps_the_subscriptions_and_an_old_one_expires(
+def test_a_fresh_token_keeps_the_subscriptions_and_an_old_one_expires(
     secured: Server,
 ) -> None:
-    channel = unique_channel("room:")
-    async with ws(secured) as socket:
-        session = WSSession(socket)
-        await session.request({"op": "auth", "token": token(subscribe=["room:*"], seconds=2)})
-        await session.subscribe(channel)
-        fresh = await session.request({"op": "auth", "token": token(subscribe=["room:*"])})
-        assert fresh["op"] == "authenticated", fresh
-        # The first token's expiry passes while the socket stays open.
-        await asyncio.sleep(3)
-        event_id = published_id(secured, channel, "after")
-        assert (await session.next_event())["id"] == event_id
-        other = await session.request({"op": "auth", "token": token("mallory")})
-        assert other["op"] == "error" and other["code"] == "unauthorized", other
-    async with ws(secured) as socket:
-        session = WSSession(socket)
-        await session.request({"op": "auth", "token": token(subscribe=["room:*"], seconds=2)})
-        await session.subscribe(channel)
-        messages, code = await session.until_closed()
-    assert code == 1008
-    assert [message.get("code") for message in messages] == ["token_expired"], messages
+    async def scenario() -> None:
+        channel = unique_channel("room:")
+        async with ws(secured) as socket:
+            session = WSSession(socket)
+            await session.request({"op": "auth", "token": token(subscribe=["room:*"], seconds=2)})
+            await session.subscribe(channel)
+            fresh = await session.request({"op": "auth", "token": token(subscribe=["room:*"])})
+            assert fresh["op"] == "authenticated", fresh
+            # The first token's expiry passes while the socket stays open.
+            await asyncio.sleep(3)
+            event_id = published_id(secured, channel, "after")
+            assert (await session.next_event())["id"] == event_id
+            other = await session.request({"op": "auth", "token": token("mallory")})
+            assert (other["op"], other.get("code")) == ("error", "unauthorized"), other
+        async with ws(secured) as socket:
+            session = WSSession(socket)
+            await session.request({"op": "auth", "token": token(subscribe=["room:*"], seconds=2)})
+            await session.subscribe(channel)
+            messages, code = await session.until_closed()
+        assert code == 1008
+        assert [message.get("code") for message in messages] == ["token_expired"], messages
+
+    asyncio.run(scenario())
 
 
 # --- origins -----------------------------------------------------------------------------------
@@ -503,22 +526,26 @@ def test_any_origin_is_never_allowed_credentials(start_server: StartServer) -> N
 
 
 @needs_websocket
-async def test_a_rebound_name_is_not_the_apps_own_origin(server: Server) -> None:
-    rebound = {"Host": "evil.example", "Origin": "http://evil.example"}
-    with pytest.raises(InvalidStatus) as refused:
-        async with connect(server.ws_url, additional_headers=rebound, open_timeout=DEADLINE):
-            pass
-    assert refused.value.response.status_code == 403
-    own = f"http://127.0.0.1:{server.port}"
-    async with connect(server.ws_url, origin=Origin(own), open_timeout=DEADLINE) as socket:
-        await WSSession(socket).ping()
+def test_a_rebound_name_is_not_the_apps_own_origin(server: Server) -> None:
+    async def scenario() -> None:
+        rebound = {"Host": "evil.example", "Origin": "http://evil.example"}
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(server.ws_url, additional_headers=rebound, open_timeout=DEADLINE):
+                pass
+        assert refused.value.response.status_code == 403
+        own = f"http://127.0.0.1:{server.port}"
+        async with connect(server.ws_url, origin=Origin(own), open_timeout=DEADLINE) as socket:
+            await WSSession(socket).ping()
+
+    asyncio.run(scenario())
 
 
 def test_pages_and_answers_carry_security_headers(server: Server) -> None:
     with client(server) as http:
         page = http.get("/")
         policy = page.headers["content-security-policy"]
-        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, policy
+        assert "script-src 'self'" in policy, policy
+        assert "frame-ancestors 'none'" in policy, policy
         assert "unsafe-inline" not in policy
         for answer in (page, http.get("/healthz"), http.get("/channels/bad name/events")):
             assert answer.headers["x-content-type-options"] == "nosniff", answer.url
@@ -545,13 +572,13 @@ def start_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     [
         ({"REALTIME_ENVIRONMENT": "production"}, "REALTIME_SECRET_KEY"),
         (
-            {"REALTIME_ENVIRONMENT": "production", "REALTIME_SECRET_KEY": SECRET},
+            {"REALTIME_ENVIRONMENT": "production", "REALTIME_SECRET_KEY": SIGNING_KEY},
             "REALTIME_ALLOWED_ORIGINS",
         ),
         ({"REALTIME_SECRET_KEY": "short"}, "REALTIME_SECRET_KEY"),
         ({"REALTIME_ENVIRONMENT": "staging"}, "REALTIME_ENVIRONMENT"),
         (
-            {"REALTIME_SECRET_KEY": SECRET, "REALTIME_JWKS_URL": "https://id.example/keys"},
+            {"REALTIME_SECRET_KEY": SIGNING_KEY, "REALTIME_JWKS_URL": "https://id.example/keys"},
             "REALTIME_JWKS_URL",
         ),
     ],
@@ -560,5 +587,6 @@ def test_production_refuses_to_start_open(env: dict[str, str], named: str) -> No
     result = start_up(env)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, f"exit {result.returncode}\n{result.stderr}"
-    assert len(lines) == 1 and named in lines[0], result.stderr
-    assert SECRET not in result.stderr
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0], result.stderr
+    assert SIGNING_KEY not in result.stderr

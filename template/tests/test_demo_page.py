@@ -259,15 +259,15 @@ def test_every_panel_shows_reconnecting_when_the_server_stops(
 def test_with_a_secret_the_page_takes_a_token_and_resumes_when_it_expires(
     page: Page, start_server: StartServer
 ) -> None:
-    secret = "demo-secret-that-is-long-enough-for-hs256"
-    server = start_server(secret_key=secret, heartbeat_seconds="1")
+    signing_key = "demo-secret-that-is-long-enough-for-hs256"
+    server = start_server(secret_key=signing_key, heartbeat_seconds="1")
     channel = new_channel()
 
     def token(seconds: int) -> str:
         now = int(time.time())
         grants = {"subscribe": ["test-*"], "publish": ["test-*"]}
         claims = {"sub": "visitor", "iat": now, "exp": now + seconds, "realtime": grants}
-        return jwt.encode(claims, secret, algorithm="HS256")
+        return jwt.encode(claims, signing_key, algorithm="HS256")
 
     page.goto(f"{server.url}/?channel={channel}")
     protocols = (page.locator("#app").get_attribute("data-protocols") or "").split()
