@@ -163,24 +163,3 @@ class Reset(Frame):
     @property
     def ws(self) -> str:
         return dump_json({"op": "reset", "channel": self.channel})
-
-
-class Reply(Frame):
-    """A WebSocket reply to one client message; it queues behind the events already sent."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: dict[str, Any]) -> None:
-        self.message = message
-
-    @property
-    def sse(self) -> bytes:
-        return f"data: {self.ws}\n\n".encode()
-
-    @property
-    def ndjson(self) -> bytes:
-        return (self.ws + "\n").encode()
-
-    @property
-    def ws(self) -> str:
-        return dump_json(self.message)
