@@ -6,6 +6,11 @@ the manifests strictly against a current Kubernetes, the Gateway API's own
 validator (from npm) checks the HTTPRoute, systemd-analyze verifies the units,
 nginx -t loads the site, and fly.toml is parsed and its keys checked.
 
+Every target that runs the app runs it in production mode: the environment
+each one gives the app is read from its file, and the rendered project's
+`serve` is started with it, once without the operator's secret (it must
+refuse, exit status 2, one line) and once with it (it must serve).
+
 The files come from every combination that test_render.py renders (each with
 every deploy target) and from each target chosen alone. Each distinct file is
 checked once: most do not change with the protocols or the server.
@@ -19,11 +24,17 @@ import json
 import os
 import pwd
 import re
+import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import tomllib
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +43,14 @@ import pytest
 import yaml
 
 from tests.conftest import choice_values, load_copier_config, questions
-from tests.project import ROOT, render
+from tests.project import (
+    ROOT,
+    apply_env,
+    command_name,
+    lowest_python,
+    project_env,
+    render,
+)
 from tests.test_render import Renders, renders, template_copy
 
 __all__ = ["renders"]  # the fixture, shared with test_render.py
@@ -132,6 +150,14 @@ def settings_default(field: str) -> float:
     raise AssertionError(f"no default for {field} in settings.py")
 
 
+def container_env(deployment: Path) -> list[dict[str, Any]]:
+    """The `env` of the app's container in a Deployment."""
+    pod = yaml.safe_load(deployment.read_text())["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env: list[dict[str, Any]] = container["env"]
+    return env
+
+
 def seconds(text: str) -> float:
     """'30s', '30', '1m30s', 30 -> seconds."""
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
@@ -174,12 +200,7 @@ def test_every_target_sets_the_same_drain_and_heartbeat(projects: list[Path]) ->
             for needle in needles:
                 assert needle in text, f"{path}: no {needle}"
     for path in found(projects, "deploy/kubernetes/deployment.yaml"):
-        env = {
-            item["name"]: item["value"]
-            for item in yaml.safe_load(path.read_text())["spec"]["template"]["spec"]["containers"][
-                0
-            ]["env"]
-        }
+        env = {item["name"]: item.get("value") for item in container_env(path)}
         assert env["REALTIME_DRAIN_SECONDS"] == str(drain)
         assert env["REALTIME_HEARTBEAT_SECONDS"] == str(heartbeat)
 
@@ -503,3 +524,288 @@ def test_procfile_binds_port_behind_the_router(projects: list[Path]) -> None:
         words = shlex.split(lines[0].removeprefix("web: "))
         assert words[-5:] == ["serve", "--host", ALL_INTERFACES, "--port", "$PORT"], path
         assert any(word.startswith("FORWARDED_ALLOW_IPS=") for word in words), path
+
+
+# Production mode ----------------------------------------------------------------------------
+
+STARTUP_SECONDS = 30.0
+# What an operator sets where the app is deployed: a new secret and the public origin.
+OPERATOR_SECRET = secrets.token_urlsafe(32)
+OPERATOR_ORIGINS = "https://app.example.com"
+# `$$`, `$NAME`, `${NAME}`, `${NAME-default}`, `${NAME:-default}`, `${NAME?message}` and
+# `${NAME:?message}`: what compose.yaml and the Procfile's shell assignments use.
+EXPANSION = re.compile(r"\$(?:(\$)|\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
+
+
+def expand(text: str, variables: dict[str, str], missing: list[str] | None = None) -> str:
+    """`text` with its variables expanded from `variables`, as compose and sh do. The name
+    of an unset `${NAME:?message}` is added to `missing` (compose stops there)."""
+
+    def one(match: re.Match[str]) -> str:
+        dollar, name, operator, word, bare = match.groups()
+        if dollar:
+            return "$"
+        value = variables.get(name or bare)
+        unset = value is None or (value == "" and operator is not None and ":" in operator)
+        if operator is not None and operator.endswith("-") and unset:
+            return str(word)
+        if operator is not None and operator.endswith("?") and unset:
+            if missing is not None:
+                missing.append(name)
+            return ""
+        return value or ""
+
+    return EXPANSION.sub(one, text)
+
+
+def machine_environment() -> dict[str, str]:
+    """This machine's environment without any REALTIME_* setting or PORT of its own."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("REALTIME_") and key != "PORT"
+    }
+
+
+def image_environment(project: Path) -> dict[str, str]:
+    """The ENV of the Dockerfile's final stage, /app/.venv being the project's .venv."""
+    lines: list[str] = []
+    for line in (project / "Dockerfile").read_text().splitlines():
+        if line.lstrip().startswith("#") or not line.strip():
+            continue
+        if lines and lines[-1].endswith("\\"):
+            lines[-1] = lines[-1][:-1] + " " + line.strip()
+        else:
+            lines.append(line.strip())
+    last_from = max(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    variables = machine_environment()
+    env: dict[str, str] = {}
+    for line in lines[last_from + 1 :]:
+        if line.startswith("ENV "):
+            for pair in shlex.split(line.removeprefix("ENV ")):
+                name, _, value = pair.partition("=")
+                value = expand(value, variables).replace("/app/.venv", str(project / ".venv"))
+                env[name] = variables[name] = value
+    return env
+
+
+def compose_environment(project: Path, operator: dict[str, str]) -> dict[str, str]:
+    """The image's ENV, then compose.yaml's for the app, expanded from the operator's shell."""
+    app = yaml.safe_load((project / "compose.yaml").read_text())["services"]["app"]
+    assert app["build"] == ".", "the app is not the Dockerfile's image"
+    settings = app["environment"]
+    assert isinstance(settings, dict), "compose.yaml's environment is not a mapping"
+    given = {name: expand(str(value), operator) for name, value in settings.items()}
+    return {**image_environment(project), **given}
+
+
+def documented_secret(deployment: Path) -> tuple[str, set[str]]:
+    """The Secret's name and keys in the `kubectl create secret generic` command that the
+    Deployment's comments tell the operator to run."""
+    commands: list[str] = []
+    for line in deployment.read_text().splitlines():
+        if not line.startswith("#"):
+            continue
+        text = line.removeprefix("#").strip()
+        if commands and commands[-1].endswith("\\"):
+            commands[-1] = commands[-1][:-1] + " " + text
+        else:
+            commands.append(text)
+    (command,) = [c for c in commands if c.startswith("kubectl create secret generic ")]
+    words = shlex.split(command)
+    keys = {
+        word.removeprefix("--from-literal=").partition("=")[0]
+        for word in words
+        if word.startswith("--from-literal=")
+    }
+    return words[4], keys
+
+
+def kubernetes_environment(project: Path, operator: dict[str, str]) -> dict[str, str]:
+    """The image's ENV, then the container's env: its values, and from the Secret the
+    operator created, with each setting under the key that the Deployment reads."""
+    deployment = project / "deploy" / "kubernetes" / "deployment.yaml"
+    secret_name, secret_keys = documented_secret(deployment)
+    env = image_environment(project)
+    for item in container_env(deployment):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+            continue
+        reference = item["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == secret_name, f"{item['name']}: not in the documented Secret"
+        assert reference["key"] in secret_keys, f"{item['name']}: the kubectl command lacks it"
+        # Optional, a missing key would let the pod start without it.
+        assert not reference.get("optional", False), item["name"]
+        if item["name"] in operator:
+            env[item["name"]] = operator[item["name"]]
+    return env
+
+
+def fly_environment(project: Path, operator: dict[str, str]) -> dict[str, str]:
+    """The image's ENV, then fly.toml's [env], then the operator's `fly secrets set`."""
+    text = (project / "fly.toml").read_text()
+    fly = tomllib.loads(text)
+    assert fly["build"]["dockerfile"] == "Dockerfile"
+    comments = " ".join(line for line in text.splitlines() if line.startswith("#"))
+    assert "fly secrets set" in comments, "fly.toml does not say how to set the secret"
+    for name in operator:
+        assert f"{name}=" in comments, f"fly.toml does not say to set {name}"
+    return {**image_environment(project), **fly["env"], **operator}
+
+
+def procfile_environment(project: Path, operator: dict[str, str]) -> dict[str, str]:
+    """The platform's config vars, then the web line's own assignments, as its shell
+    makes them."""
+    (line,) = (project / "Procfile").read_text().splitlines()
+    env = dict(operator)
+    for word in shlex.split(line.removeprefix("web:")):
+        name, equals, value = word.partition("=")
+        if not equals or not re.fullmatch(r"[A-Za-z_]\w*", name):
+            break
+        env[name] = expand(value, env)
+    return env
+
+
+def systemd_environment(project: Path, operator: dict[str, str]) -> dict[str, str]:
+    """The unit's Environment= lines, then its EnvironmentFile=, which holds the
+    operator's settings."""
+    (unit,) = (project / "deploy" / "systemd").glob("*.service")
+    env: dict[str, str] = {}
+    files = []
+    for line in unit.read_text().splitlines():
+        if line.startswith("Environment="):
+            for pair in shlex.split(line.removeprefix("Environment=")):
+                name, _, value = pair.partition("=")
+                env[name] = value
+        elif line.startswith("EnvironmentFile="):
+            files.append(line)
+    assert files, f"{unit.name} reads no EnvironmentFile for the operator's settings"
+    return {**env, **operator}
+
+
+# The deploy targets that run the app, and how each gives it its environment.
+ENVIRONMENTS = {
+    "docker": compose_environment,
+    "kubernetes": kubernetes_environment,
+    "fly": fly_environment,
+    "procfile": procfile_environment,
+    "systemd": systemd_environment,
+}
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, uv: str) -> Path:
+    """One project with every target, its environment synced once."""
+    template = template_copy(tmp_path_factory.mktemp("template"))
+    project = render(
+        tmp_path_factory.mktemp("deployed") / "project", {"deploy": TARGETS}, template=template
+    )
+    result = subprocess.run(
+        [uv, "sync", "--no-dev"],
+        cwd=project,
+        env=apply_env(project_env(lowest_python(project))),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project
+
+
+def serve_command(project: Path, port: int) -> list[str]:
+    script = project / ".venv" / "bin" / command_name(project)
+    return [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def app_environment(target: str, project: Path, operator: dict[str, str]) -> dict[str, str]:
+    """What the target gives the app, on this machine's environment."""
+    env = {**machine_environment(), **ENVIRONMENTS[target](project, operator)}
+    assert env.get("REALTIME_ENVIRONMENT") == "production", f"{target}: not production mode"
+    return env
+
+
+def test_every_target_that_runs_the_app_is_checked_in_production_mode() -> None:
+    # nginx only passes requests on to an app that another target runs.
+    assert set(ENVIRONMENTS) == set(TARGETS) - {"nginx"}
+
+
+@pytest.mark.parametrize("target", list(ENVIRONMENTS))
+def test_a_target_without_the_operators_secret_refuses_to_start(
+    deployed: Path, target: str
+) -> None:
+    env = app_environment(target, deployed, {"REALTIME_ALLOWED_ORIGINS": OPERATOR_ORIGINS})
+    # No file holds a secret of its own.
+    assert not env.get("REALTIME_SECRET_KEY"), f"{target} writes a secret in its file"
+    port = free_port()
+    env["PORT"] = str(port)
+    try:
+        result = subprocess.run(
+            serve_command(deployed, port),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{target}: the app started without a secret")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, f"{target}: exit {result.returncode}\n{result.stderr}"
+    assert len(lines) == 1, f"{target}: stderr is not one line:\n{result.stderr}"
+    assert "REALTIME_SECRET_KEY" in lines[0], lines
+
+
+def test_compose_stops_before_the_app_without_the_operators_settings(deployed: Path) -> None:
+    """`${NAME:?message}`: compose itself names what the operator's shell lacks."""
+    app = yaml.safe_load((deployed / "compose.yaml").read_text())["services"]["app"]
+    missing: list[str] = []
+    for value in app["environment"].values():
+        expand(str(value), {}, missing)
+    assert sorted(missing) == ["REALTIME_ALLOWED_ORIGINS", "REALTIME_SECRET_KEY"]
+
+
+@pytest.mark.parametrize("target", list(ENVIRONMENTS))
+def test_a_target_with_the_operators_settings_serves(deployed: Path, target: str) -> None:
+    operator = {
+        "REALTIME_SECRET_KEY": OPERATOR_SECRET,
+        "REALTIME_ALLOWED_ORIGINS": OPERATOR_ORIGINS,
+    }
+    env = app_environment(target, deployed, operator)
+    port = free_port()
+    env["PORT"] = str(port)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            serve_command(deployed, port), env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            status = healthz_status(process, port)
+        finally:
+            process.terminate()
+            process.wait(timeout=STARTUP_SECONDS)
+        log.seek(0)
+        output = log.read().decode(errors="replace")
+    assert status == 200, f"{target}: /healthz answered {status}\n{output}"
+    # The open-run warning is for a development run alone.
+    assert "REALTIME_SECRET_KEY is not set" not in output, output
+
+
+def healthz_status(process: subprocess.Popen[bytes], port: int) -> int | None:
+    """/healthz's status once the server answers; None if it exits or never answers."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                status: int = answer.status
+                return status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            time.sleep(0.1)
+    return None
