@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.project import ROOT, render
+from tests.variants import with_computed
 
 Render = Callable[..., Path]
 
@@ -44,7 +45,7 @@ def choice_is_offered(spec: Mapping[str, Any], value: Any, answers: Mapping[str,
         if isinstance(choice, dict) and choice["value"] == value and "validator" in choice:
             # Only whether it says anything matters, so escaping changes nothing.
             message = jinja2.Environment(autoescape=True).from_string(choice["validator"])
-            return not message.render(**answers).strip()
+            return not message.render(**with_computed(answers)).strip()
     return True
 
 

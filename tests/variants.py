@@ -30,10 +30,33 @@ Level = tuple[str, str]  # (question, one value it can take)
 Answers = dict[str, Any]
 
 
-def copier_questions() -> dict[str, dict[str, Any]]:
+@functools.cache
+def copier_config() -> dict[str, Any]:
     with (ROOT / "copier.yml").open(encoding="utf-8") as file:
         config: dict[str, Any] = yaml.safe_load(file)
-    return {name: spec for name, spec in config.items() if name in QUESTIONS}
+    return config
+
+
+def copier_questions() -> dict[str, dict[str, Any]]:
+    return {name: spec for name, spec in copier_config().items() if name in QUESTIONS}
+
+
+def with_computed(answers: Mapping[str, Any]) -> Answers:
+    """`answers`, plus the answers copier computes from them (`when: false` questions),
+    in the order copier.yml defines them; questions not answered take plain defaults."""
+    known: Answers = {}
+    for name, spec in copier_config().items():
+        if name.startswith("_"):
+            continue
+        default = spec.get("default")
+        if name in answers:
+            known[name] = answers[name]
+        elif spec.get("when") is False and isinstance(default, str) and "{{" in default:
+            text = compiled(default).render(**known).strip()
+            known[name] = text.lower() == "true" if spec.get("type") == "bool" else text
+        elif not (isinstance(default, str) and "{" in default):
+            known[name] = default
+    return known
 
 
 def values(spec: Mapping[str, Any]) -> list[str]:
@@ -61,6 +84,7 @@ def offered(spec: Mapping[str, Any], value: str, answers: Answers) -> bool:
 
 
 def is_valid(answers: Answers, specs: Mapping[str, Mapping[str, Any]]) -> bool:
+    answers = with_computed(answers)
     for name, spec in specs.items():
         chosen = answers[name]
         for value in chosen if spec.get("multiselect") else [chosen]:
