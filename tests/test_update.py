@@ -31,11 +31,11 @@ OWNER_EDITS = [
     # An edited setting, a longer reconnect delay for a busy deployment, and its test.
     (f"src/{PACKAGE}/settings.py", "retry_ms: int = 3000", "retry_ms: int = 5000"),
     ("tests/test_sse.py", "DEFAULT_RETRY_MS = 3000", "DEFAULT_RETRY_MS = 5000"),
-    # A changed handler.
+    # A changed handler: the app's lifespan.
     (
         f"src/{PACKAGE}/app.py",
-        'return JSONResponse({"status": "ok"})',
-        'return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})',
+        "        await hub.start()\n        try:\n",
+        '        await hub.start()\n        app.state.started_by = "owner"\n        try:\n',
     ),
     # An added route, and its handler.
     (
@@ -45,9 +45,10 @@ OWNER_EDITS = [
     ),
     (
         f"src/{PACKAGE}/app.py",
-        "\nasync def index(",
-        "\nasync def owner(request: Request) -> Response:\n"
-        '    return JSONResponse({"owner": True})\n\n\nasync def index(',
+        "            await hub.close()\n",
+        "            await hub.close()\n\n"
+        "    async def owner(request: Request) -> Response:\n"
+        '        return Response(b\'{"owner": true}\', media_type="application/json")\n',
     ),
 ]
 
