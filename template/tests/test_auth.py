@@ -528,9 +528,17 @@ def test_any_origin_is_never_allowed_credentials(start_server: StartServer) -> N
 @needs_websocket
 def test_a_rebound_name_is_not_the_apps_own_origin(server: Server) -> None:
     async def scenario() -> None:
-        rebound = {"Host": "evil.example", "Origin": "http://evil.example"}
+        # A page on evil.example whose name now points at this machine: the browser
+        # connects here, and sends the page's own name as the Host and the Origin.
+        rebound = f"evil.example:{server.port}"
         with pytest.raises(InvalidStatus) as refused:
-            async with connect(server.ws_url, additional_headers=rebound, open_timeout=DEADLINE):
+            async with connect(
+                f"ws://{rebound}/ws",
+                host="127.0.0.1",
+                port=server.port,
+                origin=Origin(f"http://{rebound}"),
+                open_timeout=DEADLINE,
+            ):
                 pass
         assert refused.value.response.status_code == 403
         own = f"http://127.0.0.1:{server.port}"
