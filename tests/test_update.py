@@ -40,8 +40,8 @@ OWNER_EDITS = [
     # An added route, and its handler.
     (
         f"src/{PACKAGE}/app.py",
-        '        Route("/metrics", metrics),\n',
-        '        Route("/metrics", metrics),\n        Route("/owner", owner),\n',
+        '        Route("/", index),\n',
+        '        Route("/", index),\n        Route("/owner", owner),\n',
     ),
     (
         f"src/{PACKAGE}/app.py",
