@@ -27,16 +27,20 @@ VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
     # One protocol alone, on another Python: the tests of the endpoints left out run too.
     "django-sse-py313": {"framework": "django", "protocols": ["sse"], "python_version": "3.13"},
-    "quart-websocket-py312": {
+    "quart-websocket-hypercorn-py312": {
         "framework": "quart",
         "protocols": ["websocket"],
+        "server": "hypercorn",
         "python_version": "3.12",
     },
-    # Each broker, on a server other than the default; their tests need the broker's
-    # server (see .ci/run). docs/brokers.md, docs/servers.md.
+    # Each broker, on a server other than the default (NATS on aiohttp's, below); their
+    # tests need the broker's server (see .ci/run). docs/brokers.md, docs/servers.md.
     "litestar-redis-granian": {"framework": "litestar", "broker": "redis", "server": "granian"},
-    "postgres-gunicorn": {"broker": "postgres", "server": "gunicorn-uvicorn"},
-    "nats-hypercorn": {"broker": "nats", "server": "hypercorn"},
+    "fastapi-postgres-gunicorn": {
+        "framework": "fastapi",
+        "broker": "postgres",
+        "server": "gunicorn-uvicorn",
+    },
     # Every deploy target, with a broker that lets them run several processes; its
     # tests run the app behind nginx and run the Dockerfile's and Procfile's commands.
     "django-daphne-deploy-all": {
@@ -47,8 +51,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     },
     # The other frameworks with every protocol, on their default server. Every
     # framework on every server it is offered: `nox -t stacks` (docs/testing.md).
-    "fastapi": {"framework": "fastapi"},
-    "aiohttp": {"framework": "aiohttp"},
+    "aiohttp-nats": {"framework": "aiohttp", "broker": "nats"},
     "flask": {"framework": "flask"},
 }
 
