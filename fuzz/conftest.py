@@ -2,7 +2,9 @@
 
 FUZZ_PROJECT names a rendered project whose .venv is synced; its own
 `<slug> serve` runs once for the whole run, and every example speaks to it.
-`nox -s "fuzz(default)"` renders one, syncs it and sets this.
+`nox -s "fuzz(default)"` renders one, syncs it and sets this. A second one,
+`secured`, is the same project with a secret and a publish key set, for the
+properties of access (test_auth.py); it starts only when they run.
 
 Profiles (`--hypothesis-profile NAME`): `ci`, the default, a fixed number of
 examples per property and the same examples on every run; `long`, many more,
@@ -17,7 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -28,12 +30,20 @@ from hypothesis import HealthCheck, Phase, settings
 from tests.project import command_name
 
 from .checks import DEADLINE
+from .strategies import LISTED_ORIGIN, PUBLISH_KEY, SIGNING_KEY
 
 STARTUP_SECONDS = 30.0
 
 # The fuzz server's clients all come from 127.0.0.1, one example after another:
 # the per-address limits would refuse them (429 is still an allowed answer).
 UNLIMITED = {"REALTIME_PUBLISH_RATE": "0", "REALTIME_MAX_CLIENT_CONNECTIONS": "1000000"}
+# The secured server: tokens signed with SIGNING_KEY, PUBLISH_KEY as a bearer value, and
+# one listed origin whose pages may use the cookie.
+SECURED = {
+    "REALTIME_SECRET_KEY": SIGNING_KEY,
+    "REALTIME_PUBLISH_KEY": PUBLISH_KEY,
+    "REALTIME_ALLOWED_ORIGINS": LISTED_ORIGIN,
+}
 
 _COMMON = {
     "deadline": None,
@@ -76,7 +86,7 @@ def free_port() -> int:
 class Server:
     """One `serve` process of the rendered project, on a free loopback port."""
 
-    def __init__(self, project: Path, log: Path) -> None:
+    def __init__(self, project: Path, log: Path, env: Mapping[str, str] | None = None) -> None:
         self.project = project
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -88,7 +98,7 @@ class Server:
             self.process = subprocess.Popen(
                 [str(script), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=project,
-                env={**os.environ, "REALTIME_HEARTBEAT_SECONDS": "1", **UNLIMITED},
+                env={**os.environ, "REALTIME_HEARTBEAT_SECONDS": "1", **UNLIMITED, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -117,8 +127,9 @@ class Server:
         new, self._seen = data[self._seen :], len(data)
         return new.decode(errors="replace")
 
-    def check(self) -> None:
-        """After every example: the process lives, /healthz answers 200, no traceback logged."""
+    def check(self, hidden: Iterable[str] = ()) -> None:
+        """After every example: the process lives, /healthz answers 200, no traceback logged,
+        and none of the `hidden` strings (tokens, keys) logged."""
         assert self.process.poll() is None, (
             f"the server exited with {self.process.returncode}:\n{self.output()[-5000:]}"
         )
@@ -129,6 +140,8 @@ class Server:
         assert response.status_code == 200, (response.status_code, response.text[:500])
         logged = self.new_output()
         assert "Traceback" not in logged, f"the server logged a traceback:\n{logged[-5000:]}"
+        for secret in hidden:
+            assert secret not in logged, f"the server logged a token: {secret!r}\n{logged[-5000:]}"
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -162,17 +175,40 @@ def protocols(project: Path) -> list[str]:
     return [str(protocol) for protocol in chosen]
 
 
-@pytest.fixture(scope="session")
-def server(project: Path) -> Iterator[Server]:
-    """One server for the whole run; at its end, it must still be alive and have
-    logged no traceback, and it must stop cleanly."""
-    log = Path(os.environ.get("FUZZ_LOG") or tempfile.mkstemp(prefix="fuzz-", suffix=".log")[1])
-    running = Server(project, log)
-    yield running
+def log_path(name: str) -> Path:
+    """FUZZ_LOG, or a temporary file; `name` tells a second server's log from the first's."""
+    given = os.environ.get("FUZZ_LOG")
+    if not given:
+        return Path(tempfile.mkstemp(prefix=f"fuzz-{name}-", suffix=".log")[1])
+    path = Path(given)
+    return path if name == "open" else path.with_name(f"{path.stem}-{name}{path.suffix}")
+
+
+def finish(running: Server, hidden: Iterable[str] = ()) -> None:
+    """At the end of the run: it must still be alive, have logged no traceback and none
+    of `hidden`, and stop cleanly."""
     alive = running.process.poll() is None
     status = running.stop()
     output = running.output()
-    print(f"\nserver log: {log} ({len(output.splitlines())} lines)")
+    print(f"\nserver log: {running.log} ({len(output.splitlines())} lines)")
     assert alive, f"the server died during the run:\n{output[-5000:]}"
     assert "Traceback" not in output, f"the server logged a traceback:\n{output[-5000:]}"
+    for secret in hidden:
+        assert secret not in output, f"the server logged a key: {secret!r}"
     assert status in (0, -signal.SIGTERM), f"the server stopped with {status}:\n{output[-5000:]}"
+
+
+@pytest.fixture(scope="session")
+def server(project: Path) -> Iterator[Server]:
+    """One server for the whole run, open to anyone (no secret)."""
+    running = Server(project, log_path("open"))
+    yield running
+    finish(running)
+
+
+@pytest.fixture(scope="session")
+def secured(project: Path) -> Iterator[Server]:
+    """The same project with REALTIME_SECRET_KEY and REALTIME_PUBLISH_KEY set."""
+    running = Server(project, log_path("auth"), SECURED)
+    yield running
+    finish(running, (SIGNING_KEY, PUBLISH_KEY))

@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from .checks import DEADLINE, check_answer, id_key, stream_events, valid_json, within
 from .conftest import Server
 
-REPLY_OPS = {"subscribed", "unsubscribed", "published", "pong", "error"}
+REPLY_OPS = {"subscribed", "unsubscribed", "published", "pong", "error", "authenticated"}
 
 
 def ws_connect(server: Server) -> connect:
@@ -43,6 +43,10 @@ def ws_message(text: str | bytes) -> dict[str, Any]:
         assert isinstance(value.get("code"), str), value
         assert isinstance(value.get("message"), str), value
         assert set(value) <= {"op", "code", "message", "ref"}, value
+    elif op == "authenticated":
+        assert isinstance(value.get("subject"), str), value
+        assert value.get("expires") is None or isinstance(value["expires"], int | float), value
+        assert set(value) <= {"op", "subject", "expires", "ref"}, value
     else:
         assert op in REPLY_OPS, value
     return value

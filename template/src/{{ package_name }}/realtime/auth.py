@@ -93,20 +93,41 @@ def _patterns(value: Any, name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _is_text(value: str) -> bool:
+    """Text that UTF-8, so every wire format, can carry: no lone surrogate."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _expiry(value: Any) -> float | None:
+    """`exp` as a time: a JSON number that a float holds. PyJWT also takes a string of
+    digits, and an integer of hundreds of digits, which no timer can wait for."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unauthorized("the token's exp must be a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise Unauthorized("the token's exp must be a number") from None
+
+
 def grants_of(claims: dict[str, Any]) -> Grants:
     """The grants a checked token's claims carry."""
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject or len(subject) > 256:
+    if not isinstance(subject, str) or not subject or len(subject) > 256 or not _is_text(subject):
         raise Unauthorized("the token names no subject")
     granted = claims.get(CLAIM) or {}
     if not isinstance(granted, dict):
         raise Unauthorized(f"the token's {CLAIM} claim must be an object")
-    expires = claims.get("exp")
     return Grants(
         subject,
         subscribe=_patterns(granted.get("subscribe"), "subscribe"),
         publish=_patterns(granted.get("publish"), "publish"),
-        expires=float(expires) if isinstance(expires, int | float) else None,
+        expires=_expiry(claims.get("exp")),
     )
 
 
@@ -166,11 +187,13 @@ class Tokens:
         ticket_id = claims.get("jti")
         if claims.get("typ") != TICKET or not isinstance(ticket_id, str):
             raise Unauthorized("only a ticket may be sent in a URL")
+        grants = grants_of(claims)
         self._forget_expired()
         if ticket_id in self._used:
             raise Unauthorized("this ticket was used already")
-        self._used[ticket_id] = float(claims["exp"])
-        return grants_of(claims)
+        expires = grants.expires
+        self._used[ticket_id] = expires if expires is not None else time.time() + TICKET_SECONDS
+        return grants
 
     def _forget_expired(self) -> None:
         now = time.time()
