@@ -446,6 +446,14 @@ def test_a_handshake_with_credentials_is_authenticated_or_refused(secured: Serve
     async def scenario() -> None:
         async with ws(secured, bearer(token(subscribe=["room:*"]))) as socket:
             await WSSession(socket).subscribe("room:h")
+        with client(secured, bearer(token(subscribe=["room:*"]))) as http:
+            ticket = http.post("/auth/ticket").json()["ticket"]
+        async with connect(
+            f"{secured.ws_url}?ticket={ticket}", ping_interval=None, open_timeout=DEADLINE
+        ) as socket:
+            await WSSession(socket).subscribe("room:t")
+        # Servers that log each handshake with its URL must not keep the ticket.
+        assert ticket not in secured.output()
         with pytest.raises(InvalidStatus) as refused:
             async with ws(secured, bearer(token(seconds=-1))):
                 pass

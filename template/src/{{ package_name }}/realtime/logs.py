@@ -65,3 +65,22 @@ class ClientLines(logging.Filter):
         record.exc_text = None
         record.stack_info = None
         return True
+
+
+class NoQueries(logging.Filter):
+    """A server's line about a request, without the request's query string.
+
+    A stream or a WebSocket may carry a ticket in its URL (`?ticket=`); servers
+    that log each WebSocket handshake (uvicorn) would write it to the log, for
+    anyone who reads it to use within its seconds. Paths are kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, str) and "?" in arg for arg in record.args
+        ):
+            record.args = tuple(
+                arg.split("?", 1)[0] + "?…" if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        return True
