@@ -572,6 +572,20 @@ def auth_outcome(made: s.Made, value: Any, current: Grants | None) -> Grants | N
     return grants
 
 
+async def authenticate(
+    socket: Socket, made: s.Made, value: Any, ref: str, current: Grants | None, what: str
+) -> Grants | None:
+    """Send `auth` and check the answer: the grants it gives, None once refused (and closed)."""
+    await socket.ws.send(auth_message(made, value, ref))
+    grants = auth_outcome(made, value, current)
+    event(f"{what}: {'refused' if grants is None else 'authenticated'}")
+    if grants is None:
+        await socket.refused(ref)
+        return None
+    await check_authenticated(socket, ref, grants)
+    return grants
+
+
 async def check_authenticated(socket: Socket, ref: str, grants: Grants) -> None:
     reply = await socket.reply(ref)
     expected = {"op": "authenticated", "subject": grants.subject, "expires": grants.expires}
@@ -663,23 +677,15 @@ async def converse(
     if how in ("bearer", "cookie", "ticket"):
         grants = expected_grants(made, how, time.time())
     elif how == "auth":
-        await socket.ws.send(auth_message(made, first_value, "a1"))
-        grants = auth_outcome(made, first_value, None)
-        event(f"auth: {'refused' if grants is None else 'authenticated'}")
+        grants = await authenticate(socket, made, first_value, "a1", None, "auth")
         if grants is None:
-            await socket.refused("a1")
             return
-        await check_authenticated(socket, "a1", grants)
     subscribed = await use_channel(socket, grants, channel)
     if fresh is None:
         return
-    await socket.ws.send(auth_message(fresh, second_value, "a2"))
-    renewed = auth_outcome(fresh, second_value, grants)
-    event(f"auth again: {'refused' if renewed is None else 'authenticated'}")
+    renewed = await authenticate(socket, fresh, second_value, "a2", grants, "auth again")
     if renewed is None:
-        await socket.refused("a2")
         return
-    await check_authenticated(socket, "a2", renewed)
     # A channel the fresh token no longer grants is left, and the socket is told.
     left = [message for message in socket.unsolicited if message["op"] == "unsubscribed"]
     if subscribed and not renewed.may("subscribe", channel):
