@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import heapq
 import hmac
 import secrets
 import time
@@ -149,8 +150,10 @@ class Tokens:
         self._audience = audience
         # PyJWKClient fetches and caches the provider's keys; it blocks, so it runs in a thread.
         self._provider = jwt.PyJWKClient(jwks_url, timeout=5) if jwks_url else None
-        # Ticket ids already used, with when each expires: a ticket opens one stream only.
-        self._used: dict[str, float] = {}
+        # Ticket ids already used: a ticket opens one stream only.
+        self._used: set[str] = set()
+        # The same ids by when each expires, soonest first: forgetting them costs no scan.
+        self._expiring: list[tuple[float, str]] = []
 
     def mint(self, grants: Grants, seconds: float) -> str:
         return jwt.encode(grants.claims(seconds), self._key, algorithm=ALGORITHM)
@@ -192,13 +195,18 @@ class Tokens:
         if ticket_id in self._used:
             raise Unauthorized("this ticket was used already")
         expires = grants.expires
-        self._used[ticket_id] = expires if expires is not None else time.time() + TICKET_SECONDS
+        self._used.add(ticket_id)
+        heapq.heappush(
+            self._expiring,
+            (expires if expires is not None else time.time() + TICKET_SECONDS, ticket_id),
+        )
         return grants
 
     def _forget_expired(self) -> None:
         now = time.time()
-        for ticket_id in [key for key, expires in self._used.items() if expires < now]:
-            del self._used[ticket_id]
+        while self._expiring and self._expiring[0][0] < now:
+            _, ticket_id = heapq.heappop(self._expiring)
+            self._used.discard(ticket_id)
 
     async def _claims(self, token: str) -> dict[str, Any]:
         try:
